@@ -1,0 +1,185 @@
+"""Schema migrations: numbered, checksummed files, applied once, in order, under a lock."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from pgstore._resources import resource_dir
+from pgstore.errors import MigrationError
+
+MIGRATION_NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
+
+# Serialises `pgstore migrate` across processes and machines (arbitrary constant in
+# pgstore's two-key advisory lock space: 'pgs' and 'migr').
+_LOCK_KEYS = (1885823852, 1835624306)
+
+# The function files, then the views that call them.
+_SQL_GROUPS = ("pgstore", "message_store", "views")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered migration file."""
+
+    version: int
+    name: str
+    path: Path
+
+    @property
+    def text(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    """A migration as the database knows it: applied (when) or pending."""
+
+    migration: Migration
+    applied_at: datetime | None
+
+
+def discover(directory: Path | None = None) -> list[Migration]:
+    """Return the migrations in version order; refuse badly named or missing ones."""
+    directory = directory or resource_dir("migrations")
+    migrations = []
+    for path in sorted(directory.glob("*.sql")):
+        match = MIGRATION_NAME.match(path.name)
+        if match is None:
+            raise MigrationError(
+                f"Migration file name must look like 0001_some_name.sql: {path.name}"
+            )
+        migrations.append(Migration(int(match["version"]), match["name"], path))
+    for expected, migration in enumerate(migrations, start=1):
+        if migration.version != expected:
+            raise MigrationError(
+                f"Migrations must be numbered 1, 2, 3... without gaps: "
+                f"expected {expected:04d}, found {migration.path.name}"
+            )
+    return migrations
+
+
+def function_files(directory: Path | None = None) -> list[Path]:
+    """Return every function and view file, in the order they must be applied."""
+    directory = directory or resource_dir("sql")
+    return [path for group in _SQL_GROUPS for path in sorted((directory / group).glob("*.sql"))]
+
+
+def status(conn: psycopg.Connection[tuple[object, ...]]) -> list[MigrationState]:
+    """Return every known migration with the time it was applied, if it was."""
+    applied = _applied(conn)
+    return [MigrationState(m, applied[m.version][1] if m.version in applied else None)
+            for m in discover()]
+
+
+def migrate(
+    conn: psycopg.Connection[tuple[object, ...]],
+    *,
+    progress: Callable[[str], None] = lambda _: None,
+) -> list[Migration]:
+    """Bring the database to the current schema and return the migrations applied.
+
+    Safe to run twice and from several processes at once: a session advisory lock
+    makes them take turns, and each sees what the one before it applied. Each
+    migration runs in its own transaction; functions and views are re-applied on
+    every run (they are all CREATE OR REPLACE).
+    """
+    if conn.autocommit is False and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raise MigrationError("migrate() needs a connection that is not inside a transaction")
+    conn.autocommit = True
+    conn.execute("SELECT pg_advisory_lock(%s, %s)", _LOCK_KEYS)
+    try:
+        return _migrate_locked(conn, progress)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s, %s)", _LOCK_KEYS)
+
+
+def _migrate_locked(
+    conn: psycopg.Connection[tuple[object, ...]], progress: Callable[[str], None]
+) -> list[Migration]:
+    migrations = discover()
+    with conn.transaction():
+        conn.execute(
+            """
+            CREATE SCHEMA IF NOT EXISTS pgstore;
+            CREATE TABLE IF NOT EXISTS pgstore.schema_migrations (
+                version int PRIMARY KEY,
+                name text NOT NULL,
+                checksum text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            );
+            """
+        )
+    applied = _applied(conn)
+    changed = [m.path.name for m in migrations
+               if m.version in applied and applied[m.version][0] != m.checksum]
+    unknown = sorted(set(applied) - {m.version for m in migrations})
+    if changed:
+        raise MigrationError(
+            "Applied migrations have changed since they were applied (never edit an "
+            f"applied migration; add a new one): {', '.join(changed)}"
+        )
+    if unknown:
+        raise MigrationError(
+            f"The database has migrations this pgstore does not know: {unknown}; "
+            "it was migrated by a newer pgstore"
+        )
+
+    pending = [m for m in migrations if m.version not in applied]
+    for migration in pending:
+        progress(f"applying {migration.path.name}")
+        with conn.transaction():
+            conn.execute(sql.SQL(migration.text))  # type: ignore[arg-type]  # trusted file
+            conn.execute(
+                "INSERT INTO pgstore.schema_migrations (version, name, checksum) "
+                "VALUES (%s, %s, %s)",
+                (migration.version, migration.name, migration.checksum),
+            )
+
+    with conn.transaction():
+        _install_pgmq(conn, progress)
+        progress("applying functions and views")
+        apply_functions(conn)
+    return pending
+
+
+def apply_functions(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """(Re-)create every stored function and view, inside the caller's transaction."""
+    # Function bodies may name functions defined in later files.
+    conn.execute("SET LOCAL check_function_bodies = off")
+    for path in function_files():
+        conn.execute(sql.SQL(path.read_text(encoding="utf-8")))  # type: ignore[arg-type]
+
+
+def _install_pgmq(
+    conn: psycopg.Connection[tuple[object, ...]], progress: Callable[[str], None]
+) -> None:
+    """Install pgmq's SQL from the pgmq package unless the database already has pgmq."""
+    row = conn.execute("SELECT to_regclass('pgmq.meta') IS NOT NULL").fetchone()
+    if row and row[0]:
+        return
+    from pgmq.install import get_embedded_install_sql, get_embedded_sql_version
+
+    progress(f"installing pgmq {get_embedded_sql_version()} (SQL only)")
+    conn.execute(sql.SQL(get_embedded_install_sql()))  # type: ignore[arg-type]
+
+
+def _applied(conn: psycopg.Connection[tuple[object, ...]]) -> dict[int, tuple[str, datetime]]:
+    row = conn.execute("SELECT to_regclass('pgstore.schema_migrations') IS NOT NULL").fetchone()
+    if not row or not row[0]:
+        return {}
+    rows = conn.execute(
+        "SELECT version, checksum, applied_at FROM pgstore.schema_migrations"
+    ).fetchall()
+    return {int(v): (str(c), a) for v, c, a in rows}  # type: ignore[misc]

@@ -1,0 +1,146 @@
+"""EventStore: append and read messages through pgstore's stored functions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.rows import TupleRow
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from pgstore.errors import translated_errors
+from pgstore.messages import Appended, Message, NewMessage
+from pgstore.queries import QUERIES
+
+Connection = psycopg.Connection[TupleRow]
+
+
+class EventStore:
+    """A small API over a psycopg connection pool.
+
+    Every method also takes ``conn=``: given one, it runs there, inside the caller's
+    transaction (this is how handler effects and appends commit together).
+    """
+
+    def __init__(self, pool: ConnectionPool[Connection]) -> None:
+        self.pool = pool
+
+    @classmethod
+    def connect(cls, conninfo: str, *, max_size: int = 4) -> EventStore:
+        pool: ConnectionPool[Connection] = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=max_size,
+            check=ConnectionPool.check_connection,
+            open=True,
+        )
+        return cls(pool)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def append(
+        self,
+        stream_name: str,
+        messages: NewMessage | Sequence[NewMessage],
+        expected_version: int | None = None,
+        *,
+        conn: Connection | None = None,
+    ) -> list[Appended]:
+        """Append one message or a batch, atomically, to one stream.
+
+        expected_version: None = no check, -1 = the stream must not exist, N = its
+        last position must be N (else WrongExpectedVersion).
+        """
+        batch = [messages] if isinstance(messages, NewMessage) else list(messages)
+        params = {
+            "stream_name": stream_name,
+            "ids": [m.id for m in batch],
+            "types": [m.type for m in batch],
+            "data": [_jsonb(m.data) for m in batch],
+            "metadata": [_jsonb(m.metadata) for m in batch],
+            "expected_version": expected_version,
+        }
+        rows = self._fetch("append_messages", params, conn)
+        return [Appended(*row) for row in rows]
+
+    def read_stream(
+        self,
+        stream_name: str,
+        from_position: int = 0,
+        limit: int = 1000,
+        *,
+        conn: Connection | None = None,
+    ) -> list[Message]:
+        """A stream's messages in position order (limit -1: all of them)."""
+        params = {"stream_name": stream_name, "from_position": from_position, "batch_size": limit}
+        return [Message(*row) for row in self._fetch("read_stream", params, conn)]
+
+    def read_category(
+        self,
+        category: str,
+        from_global_position: int = 0,
+        limit: int = 1000,
+        *,
+        consumer_group: tuple[int, int] | None = None,
+        correlation: str | None = None,
+        conn: Connection | None = None,
+    ) -> list[Message]:
+        """A category's messages in global order, never past a late commit.
+
+        consumer_group: (member, size) to read only this member's streams.
+        """
+        member, size = consumer_group if consumer_group else (None, None)
+        params = {
+            "category": category,
+            "from_global_position": from_global_position,
+            "batch_size": limit,
+            "consumer_group_member": member,
+            "consumer_group_size": size,
+            "correlation": correlation,
+        }
+        return [Message(*row) for row in self._fetch("read_category", params, conn)]
+
+    def read_all(
+        self, from_global_position: int = 0, limit: int = 1000, *, conn: Connection | None = None
+    ) -> list[Message]:
+        """Every message ($all) in global order, never past a late commit."""
+        params = {"from_global_position": from_global_position, "batch_size": limit}
+        return [Message(*row) for row in self._fetch("read_all", params, conn)]
+
+    def last_message(
+        self, stream_name: str, type: str | None = None, *, conn: Connection | None = None
+    ) -> Message | None:
+        rows = self._fetch("last_message", {"stream_name": stream_name, "type": type}, conn)
+        return Message(*rows[0]) if rows else None
+
+    def stream_version(self, stream_name: str, *, conn: Connection | None = None) -> int | None:
+        """The stream's last position, None if it has no messages."""
+        rows = self._fetch("stream_version", {"stream_name": stream_name}, conn)
+        return rows[0][0] if rows else None  # type: ignore[no-any-return]
+
+    @contextmanager
+    def connection(self, conn: Connection | None = None) -> Iterator[Connection]:
+        """The caller's connection if given, else one from the pool."""
+        if conn is not None:
+            yield conn
+        else:
+            with self.pool.connection() as pooled:
+                yield pooled
+
+    def _fetch(self, name: str, params: dict[str, Any], conn: Connection | None) -> list[TupleRow]:
+        with self.connection(conn) as connection, translated_errors():
+            return connection.execute(QUERIES[name], params).fetchall()
+
+
+def _jsonb(value: Any) -> Jsonb | None:
+    return None if value is None else Jsonb(value)

