@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -76,15 +77,17 @@ def function_files(directory: Path | None = None) -> list[Path]:
     return [path for group in _SQL_GROUPS for path in sorted((directory / group).glob("*.sql"))]
 
 
-def status(conn: psycopg.Connection[tuple[object, ...]]) -> list[MigrationState]:
+def status(conn: psycopg.Connection[Any]) -> list[MigrationState]:
     """Return every known migration with the time it was applied, if it was."""
     applied = _applied(conn)
-    return [MigrationState(m, applied[m.version][1] if m.version in applied else None)
-            for m in discover()]
+    return [
+        MigrationState(m, applied[m.version][1] if m.version in applied else None)
+        for m in discover()
+    ]
 
 
 def migrate(
-    conn: psycopg.Connection[tuple[object, ...]],
+    conn: psycopg.Connection[Any],
     *,
     progress: Callable[[str], None] = lambda _: None,
 ) -> list[Migration]:
@@ -95,7 +98,10 @@ def migrate(
     migration runs in its own transaction; functions and views are re-applied on
     every run (they are all CREATE OR REPLACE).
     """
-    if conn.autocommit is False and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+    if (
+        conn.autocommit is False
+        and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+    ):
         raise MigrationError("migrate() needs a connection that is not inside a transaction")
     conn.autocommit = True
     conn.execute("SELECT pg_advisory_lock(%s, %s)", _LOCK_KEYS)
@@ -106,24 +112,16 @@ def migrate(
 
 
 def _migrate_locked(
-    conn: psycopg.Connection[tuple[object, ...]], progress: Callable[[str], None]
+    conn: psycopg.Connection[Any], progress: Callable[[str], None]
 ) -> list[Migration]:
     migrations = discover()
-    with conn.transaction():
-        conn.execute(
-            """
-            CREATE SCHEMA IF NOT EXISTS pgstore;
-            CREATE TABLE IF NOT EXISTS pgstore.schema_migrations (
-                version int PRIMARY KEY,
-                name text NOT NULL,
-                checksum text NOT NULL,
-                applied_at timestamptz NOT NULL DEFAULT now()
-            );
-            """
-        )
+    ensure_migrations_table(conn)
     applied = _applied(conn)
-    changed = [m.path.name for m in migrations
-               if m.version in applied and applied[m.version][0] != m.checksum]
+    changed = [
+        m.path.name
+        for m in migrations
+        if m.version in applied and applied[m.version][0] != m.checksum
+    ]
     unknown = sorted(set(applied) - {m.version for m in migrations})
     if changed:
         raise MigrationError(
@@ -139,13 +137,7 @@ def _migrate_locked(
     pending = [m for m in migrations if m.version not in applied]
     for migration in pending:
         progress(f"applying {migration.path.name}")
-        with conn.transaction():
-            conn.execute(sql.SQL(migration.text))  # type: ignore[arg-type]  # trusted file
-            conn.execute(
-                "INSERT INTO pgstore.schema_migrations (version, name, checksum) "
-                "VALUES (%s, %s, %s)",
-                (migration.version, migration.name, migration.checksum),
-            )
+        apply_migration(conn, migration)
 
     with conn.transaction():
         _install_pgmq(conn, progress)
@@ -154,17 +146,48 @@ def _migrate_locked(
     return pending
 
 
-def apply_functions(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+def ensure_migrations_table(conn: psycopg.Connection[Any]) -> None:
+    """Create pgstore's schema and its record of applied migrations, if missing."""
+    with conn.transaction():
+        conn.execute(
+            """
+            CREATE SCHEMA IF NOT EXISTS pgstore;
+            CREATE TABLE IF NOT EXISTS pgstore.schema_migrations (
+                version int PRIMARY KEY,
+                name text NOT NULL,
+                checksum text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            );
+            """
+        )
+
+
+def apply_migration(conn: psycopg.Connection[Any], migration: Migration) -> None:
+    """Apply one migration and record it, in one transaction."""
+    with conn.transaction():
+        conn.execute(sql.SQL(migration.text))  # our own file
+        conn.execute(
+            "INSERT INTO pgstore.schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+            (migration.version, migration.name, migration.checksum),
+        )
+
+
+def create_message_store_role(conn: psycopg.Connection[Any]) -> None:
+    """Create (or re-grant) the `message_store` login role Message DB clients expect."""
+    with conn.transaction():
+        path = resource_dir("sql") / "roles" / "message_store.sql"
+        conn.execute(sql.SQL(path.read_text(encoding="utf-8")))
+
+
+def apply_functions(conn: psycopg.Connection[Any]) -> None:
     """(Re-)create every stored function and view, inside the caller's transaction."""
     # Function bodies may name functions defined in later files.
     conn.execute("SET LOCAL check_function_bodies = off")
     for path in function_files():
-        conn.execute(sql.SQL(path.read_text(encoding="utf-8")))  # type: ignore[arg-type]
+        conn.execute(sql.SQL(path.read_text(encoding="utf-8")))
 
 
-def _install_pgmq(
-    conn: psycopg.Connection[tuple[object, ...]], progress: Callable[[str], None]
-) -> None:
+def _install_pgmq(conn: psycopg.Connection[Any], progress: Callable[[str], None]) -> None:
     """Install pgmq's SQL from the pgmq package unless the database already has pgmq."""
     row = conn.execute("SELECT to_regclass('pgmq.meta') IS NOT NULL").fetchone()
     if row and row[0]:
@@ -172,14 +195,14 @@ def _install_pgmq(
     from pgmq.install import get_embedded_install_sql, get_embedded_sql_version
 
     progress(f"installing pgmq {get_embedded_sql_version()} (SQL only)")
-    conn.execute(sql.SQL(get_embedded_install_sql()))  # type: ignore[arg-type]
+    conn.execute(sql.SQL(get_embedded_install_sql()))
 
 
-def _applied(conn: psycopg.Connection[tuple[object, ...]]) -> dict[int, tuple[str, datetime]]:
+def _applied(conn: psycopg.Connection[Any]) -> dict[int, tuple[str, datetime]]:
     row = conn.execute("SELECT to_regclass('pgstore.schema_migrations') IS NOT NULL").fetchone()
     if not row or not row[0]:
         return {}
     rows = conn.execute(
         "SELECT version, checksum, applied_at FROM pgstore.schema_migrations"
     ).fetchall()
-    return {int(v): (str(c), a) for v, c, a in rows}  # type: ignore[misc]
+    return {int(v): (str(c), a) for v, c, a in rows}

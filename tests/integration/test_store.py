@@ -165,8 +165,11 @@ def test_consumer_groups_partition_streams_exactly(store: EventStore) -> None:
         seen.append({m.id for m in part})
         # Compound ids share their cardinal id's member.
         members = {m.stream_name.split("-", 1)[1].split("+")[0] for m in part}
-        others = {m.stream_name.split("-", 1)[1].split("+")[0]
-                  for m in store.read_category("order") if m.id not in seen[-1]}
+        others = {
+            m.stream_name.split("-", 1)[1].split("+")[0]
+            for m in store.read_category("order")
+            if m.id not in seen[-1]
+        }
         assert not members & others
     assert set().union(*seen) == everything
     assert sum(len(s) for s in seen) == len(everything)

@@ -1,0 +1,7 @@
+"""`python -m pgstore` runs the command line."""
+
+from __future__ import annotations
+
+from pgstore.cli import main
+
+main()

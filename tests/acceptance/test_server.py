@@ -1,0 +1,68 @@
+"""The embedded default server, driven through the CLI with no database configured."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    # As root the server runs as another user, which must reach the directory.
+    base = Path(tempfile.mkdtemp(prefix="pgstore-embedded-", dir="/tmp"))
+    base.chmod(0o755)
+    try:
+        yield base / "embedded"
+    finally:
+        run("server", "stop", data_dir=base / "embedded")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "PGSTORE_DSN" and not k.startswith("PG")}
+    env["PGSTORE_DATA_DIR"] = str(data_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "pgstore", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_embedded_server_lifecycle(data_dir: Path) -> None:
+    assert run("server", "status", data_dir=data_dir).returncode == 1
+
+    migrated = run("migrate", data_dir=data_dir)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "using the embedded PostgreSQL 18" in migrated.stderr
+    assert str(data_dir) in migrated.stderr
+    assert run("append", "order-1", "Placed", data_dir=data_dir).returncode == 0
+
+    status = run("server", "status", data_dir=data_dir)
+    assert status.returncode == 0 and "running:        yes" in status.stdout
+    url = run("server", "url", data_dir=data_dir).stdout.strip()
+    assert url.startswith("postgresql://") and str(data_dir) in url
+
+    read = run("read", "order-1", "--json", data_dir=data_dir)
+    assert '"Placed"' in read.stdout
+
+    assert run("server", "stop", data_dir=data_dir).stdout.strip() == "stopped"
+    assert run("server", "status", data_dir=data_dir).returncode == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the containment rule applies to root")
+def test_private_data_dir_is_refused_as_root(tmp_path: Path) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    result = run("server", "start", data_dir=private / "embedded")
+    assert result.returncode == 5
+    assert "is private" in result.stderr
