@@ -38,5 +38,5 @@ def resolve(dsn: str | None = None) -> Target:
 
     server = EmbeddedServer()
     url = server.ensure_running()
-    logger.info("using the embedded %s in %s", server.version(), server.data_dir)
+    logger.debug("using the embedded %s in %s", server.version(), server.data_dir)
     return Target(url, "embedded")

@@ -30,3 +30,55 @@ SELECT pgstore.stream_version(%(stream_name)s)
 
 -- name: global_position_horizon
 SELECT pgstore.global_position_horizon()
+
+-- name: aggregate_load
+SELECT version, data FROM pgstore.aggregates WHERE category = %(category)s AND id = %(id)s
+
+-- name: aggregate_find
+SELECT version, data FROM pgstore.aggregates
+ WHERE category = %(category)s AND data @> %(filter)s
+ ORDER BY id LIMIT %(limit)s
+
+-- name: aggregate_insert
+INSERT INTO pgstore.aggregates (category, id, version, data)
+VALUES (%(category)s, %(id)s, 0, %(data)s)
+ON CONFLICT (category, id) DO NOTHING
+
+-- name: aggregate_update
+UPDATE pgstore.aggregates
+   SET version = version + 1, data = %(data)s, updated_at = now()
+ WHERE category = %(category)s AND id = %(id)s AND version = %(expected_version)s
+
+-- name: position_register
+INSERT INTO pgstore.handler_positions (handler, category)
+VALUES (%(handler)s, %(category)s)
+ON CONFLICT (handler) DO NOTHING
+
+-- name: position_lock
+SELECT position, category FROM pgstore.handler_positions
+ WHERE handler = %(handler)s
+   FOR UPDATE SKIP LOCKED
+
+-- name: position_advance
+UPDATE pgstore.handler_positions
+   SET position = %(position)s, updated_at = now()
+ WHERE handler = %(handler)s AND position < %(position)s
+
+-- name: failure_record
+INSERT INTO pgstore.handler_failures AS f (handler, message_id, attempts, last_error)
+VALUES (%(handler)s, %(message_id)s, 1, %(error)s)
+ON CONFLICT (handler, message_id) DO UPDATE
+   SET attempts = f.attempts + 1, last_failed_at = now(), last_error = excluded.last_error
+RETURNING attempts, first_failed_at, last_failed_at
+
+-- name: failure_clear
+DELETE FROM pgstore.handler_failures WHERE handler = %(handler)s AND message_id = %(message_id)s
+
+-- name: dead_letter_insert
+INSERT INTO pgstore.dead_letters (
+    handler, message_id, global_position, stream_name, type, data, metadata,
+    error, traceback, attempts, first_failed_at, last_failed_at)
+VALUES (
+    %(handler)s, %(message_id)s, %(global_position)s, %(stream_name)s, %(type)s, %(data)s,
+    %(metadata)s, %(error)s, %(traceback)s, %(attempts)s, %(first_failed_at)s, %(last_failed_at)s)
+ON CONFLICT (handler, message_id) DO NOTHING

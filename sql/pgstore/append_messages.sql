@@ -133,6 +133,19 @@ BEGIN
       USING ERRCODE = 'PS003';
   END IF;
 
+  -- Wake the dispatchers. A NOTIFY in every append would serialise commits
+  -- (PostgreSQL queues notifications under one global lock at commit: measured at
+  -- 16 writers, about 0.16x the throughput without it). So only the first writer of
+  -- each 5 ms time bucket notifies: pg_try_advisory_xact_lock never waits, and the
+  -- winner holds its bucket until it commits. A woken dispatcher reads until it finds
+  -- nothing and looks once more shortly after, which picks up the writers that
+  -- skipped their NOTIFY; its poll interval is the fallback for the rest.
+  IF pg_try_advisory_xact_lock(
+      1885823853,
+      ((extract(epoch FROM clock_timestamp()) * 200)::bigint % 2147483647)::int) THEN
+    PERFORM pg_notify('pgstore_messages', _category);
+  END IF;
+
   RETURN QUERY
   INSERT INTO pgstore.messages (
     global_position,

@@ -1,0 +1,52 @@
+"""The spec's example: shipping an Order reduces the book's Inventory, via an event handler."""
+
+from __future__ import annotations
+
+from pgstore import Domain, handle
+
+domain = Domain("bookstore")
+
+
+@domain.aggregate
+class Order:
+    book_id: str
+    quantity: int
+    total_amount: int
+    status: str = "CREATED"
+
+    def ship_order(self) -> None:
+        self.status = "SHIPPED"
+        self.raise_(
+            OrderShipped(
+                order_id=self.id,
+                book_id=self.book_id,
+                quantity=self.quantity,
+                total_amount=self.total_amount,
+            )
+        )
+
+
+@domain.event(part_of=Order)
+class OrderShipped:
+    order_id: str
+    book_id: str
+    quantity: int
+    total_amount: int
+
+
+@domain.aggregate
+class Inventory:
+    book_id: str
+    in_stock: int
+
+
+@domain.event_handler(part_of=Inventory, stream_category="order")
+class ManageInventory:
+    """Keeps stock levels in step with shipped orders (Inventory listens to Order's category)."""
+
+    @handle(OrderShipped)
+    def reduce_stock_level(self, event: OrderShipped) -> None:
+        repository = domain.repository_for(Inventory)
+        product = repository.find_by(book_id=event.book_id)
+        product.in_stock -= event.quantity
+        repository.add(product)

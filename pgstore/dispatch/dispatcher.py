@@ -1,0 +1,141 @@
+"""The dispatch loop: wake on NOTIFY or poll, run every handler's ticks, stop cleanly."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from pgstore import connection, subscriptions
+from pgstore.dispatch.event_store import EventStoreSubscription, StalePosition
+from pgstore.dispatch.wakeup import Listener
+from pgstore.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from pgstore.domain import Domain
+
+logger = logging.getLogger(__name__)
+
+# After a wake-up finds nothing new, look once more this much later: a writer that
+# skipped its NOTIFY (another writer in its time bucket sent one) commits around now.
+RECHECK_AFTER_SECONDS = 0.02
+MAX_BACKOFF_SECONDS = 10.0
+
+
+class Dispatcher:
+    """Runs the event handlers of one domain until stopped (or, with once=True, drained)."""
+
+    def __init__(
+        self, domain: Domain, *, handlers: list[str] | None = None, once: bool = False
+    ) -> None:
+        self.domain = domain
+        self.once = once
+        self.stopping = threading.Event()
+        specs = [
+            s
+            for s in domain.handlers
+            if not handlers or s.cls.__name__ in handlers or s.name in handlers
+        ]
+        if handlers and len(specs) != len(handlers):
+            known = ", ".join(s.cls.__name__ for s in domain.handlers)
+            raise ConfigurationError(f"Unknown handler in {handlers}; {domain.name} has: {known}")
+        # Resolve every handler's configuration now: a bad name fails at start.
+        self.subscriptions: list[EventStoreSubscription] = []
+        for spec in specs:
+            config = subscriptions.resolve(spec, domain.config)
+            if config.subscription_type != subscriptions.EVENT_STORE:
+                raise ConfigurationError(
+                    f"{spec.name}: subscription_type {config.subscription_type!r} "
+                    "is not supported yet"
+                )
+            self.subscriptions.append(EventStoreSubscription(domain, spec, config))
+        self.poll_seconds = (
+            min((s.config.blocking_timeout_ms for s in self.subscriptions), default=5000) / 1000
+        )
+
+    def install_signal_handlers(self) -> None:
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            logger.info(
+                "received %s: finishing the current batch, then stopping",
+                signal.Signals(signum).name,
+            )
+            self.stopping.set()
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+
+    def run(self) -> None:
+        """Dispatch until stopped; reconnect with back-off when the database goes away."""
+        conninfo = connection.resolve(self.domain.dsn).conninfo
+        backoff = 0.5
+        while not self.stopping.is_set():
+            listener = Listener(conninfo)
+            try:
+                with psycopg.connect(conninfo, autocommit=True) as conn:
+                    listener.connect()
+                    for subscription in self.subscriptions:
+                        subscription.start(conn)
+                    if backoff > 0.5:
+                        logger.warning("reconnected; re-scanning every handler")
+                    backoff = 0.5
+                    self._loop(conn, listener)
+                    return
+            except psycopg.OperationalError as error:
+                if self.once and self.stopping.is_set():
+                    return
+                logger.warning(
+                    "database connection lost (%s); reconnecting in %.1fs",
+                    str(error).strip().splitlines()[0],
+                    backoff,
+                )
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            finally:
+                listener.close()
+
+    def _loop(self, conn: psycopg.Connection[Any], listener: Listener) -> None:
+        recheck = False
+        while not self.stopping.is_set():
+            worked = self._pass(conn)
+            if worked:
+                continue  # read until nothing new
+            if recheck:
+                recheck = False
+                self.stopping.wait(RECHECK_AFTER_SECONDS)
+                continue
+            if self.once:
+                return
+            recheck = self._wait(listener)
+
+    def _pass(self, conn: psycopg.Connection[Any]) -> bool:
+        worked = False
+        for subscription in self.subscriptions:
+            if self.stopping.is_set():
+                break
+            try:
+                worked |= subscription.tick(conn) > 0
+            except StalePosition as error:
+                logger.error("%s", error)
+        return worked
+
+    def _wait(self, listener: Listener) -> bool:
+        """Sleep until a NOTIFY, the poll interval, a retry falls due, or stop."""
+        deadline = time.monotonic() + self.poll_seconds
+        now = time.monotonic()
+        retry_due = min(
+            (s.not_before for s in self.subscriptions if s.not_before > now), default=deadline
+        )
+        deadline = min(deadline, retry_due)
+        while not self.stopping.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            # Short slices so a stop signal is noticed promptly.
+            if listener.wait(min(remaining, 0.25)):
+                return True
+        return False

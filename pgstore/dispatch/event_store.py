@@ -1,0 +1,88 @@
+"""Subscription type `event_store`: read the category, advance a position with the effects."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from pgstore.dispatch.processing import MessageProcessor, Outcome
+from pgstore.errors import PgstoreError
+from pgstore.queries import QUERIES
+
+if TYPE_CHECKING:
+    from pgstore.domain import Domain
+    from pgstore.handlers import HandlerSpec
+    from pgstore.subscriptions import SubscriptionConfig
+
+logger = logging.getLogger(__name__)
+
+
+class StalePosition(PgstoreError):
+    """A handler's position moved under a batch; the batch was rolled back."""
+
+
+class EventStoreSubscription:
+    """One handler reading its category through the store's gap-safe read.
+
+    Each tick is one transaction: lock the handler's position row, read up to
+    messages_per_tick messages from it, run the handler on each (a savepoint each),
+    and move the position past what was handled, so the position and the handler's
+    writes commit together or not at all.
+    """
+
+    def __init__(self, domain: Domain, spec: HandlerSpec, config: SubscriptionConfig) -> None:
+        self.domain = domain
+        self.spec = spec
+        self.config = config
+        self.processor = MessageProcessor(domain, spec, config)
+        self.not_before = 0.0  # monotonic time before which a failed message is not retried
+
+    def start(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute(
+            QUERIES["position_register"],
+            {"handler": self.spec.name, "category": self.spec.stream_category},
+        )
+        self.processor.load_failures(conn)
+
+    def tick(self, conn: psycopg.Connection[Any]) -> int:
+        """Handle the next batch; return how many messages the position moved past."""
+        if time.monotonic() < self.not_before:
+            return 0
+        with conn.transaction():
+            # SKIP LOCKED: a handler runs in one dispatcher at a time (its order is the
+            # category's global order); others skip it and take over if that one dies.
+            row = conn.execute(QUERIES["position_lock"], {"handler": self.spec.name}).fetchone()
+            if row is None:
+                return 0
+            start = position = int(row[0])
+            messages = self.domain.store.read_category(
+                self.spec.stream_category, position, self.config.messages_per_tick, conn=conn
+            )
+            handled = 0
+            for message in messages:
+                outcome = self.processor.process(conn, message)
+                if outcome is Outcome.RETRY:
+                    self.not_before = time.monotonic() + self.config.retry_delay_seconds
+                    break
+                handled += outcome is Outcome.HANDLED
+                position = message.global_position + 1
+            if position > start:
+                advanced = conn.execute(
+                    QUERIES["position_advance"], {"handler": self.spec.name, "position": position}
+                ).rowcount
+                if advanced != 1:  # forward-only: never move back, fail loudly if stale
+                    raise StalePosition(
+                        f"{self.spec.name}: position moved past {position} during the batch"
+                    )
+        if position > start:
+            logger.info(
+                "%s: %d handled, %d passed, position %d",
+                self.spec.name,
+                handled,
+                len(messages),
+                position,
+            )
+        return len(messages) if position > start else 0

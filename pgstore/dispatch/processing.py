@@ -1,0 +1,150 @@
+"""Running one message through one handler: savepoint, retries counted durably, dead letters."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import traceback
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from pgstore import unit_of_work
+from pgstore.envelope import origin_stream
+from pgstore.handlers import HandlerSpec
+from pgstore.messages import Message
+from pgstore.model import ValidationError
+from pgstore.queries import QUERIES
+
+if TYPE_CHECKING:
+    from pgstore.domain import Domain
+    from pgstore.subscriptions import SubscriptionConfig
+
+logger = logging.getLogger(__name__)
+
+
+class Outcome(enum.Enum):
+    HANDLED = "handled"
+    SKIPPED = "skipped"  # nothing in this handler handles it
+    RETRY = "retry"  # failed; will be attempted again
+    DEAD = "dead"  # failed for the last time: dead-lettered (or dropped, enable_dlq=False)
+
+
+class Undeliverable(Exception):
+    """The message cannot become an event of this domain; retrying will not help."""
+
+
+class MessageProcessor:
+    """Applies one handler to messages, inside the caller's transaction."""
+
+    def __init__(self, domain: Domain, spec: HandlerSpec, config: SubscriptionConfig) -> None:
+        self.domain = domain
+        self.spec = spec
+        self.config = config
+        self._failed: set[str] = set()  # message ids with a failure row to clear on success
+
+    def load_failures(self, conn: psycopg.Connection[Any]) -> None:
+        rows = conn.execute(
+            "SELECT message_id FROM pgstore.handler_failures WHERE handler = %s", (self.spec.name,)
+        ).fetchall()
+        self._failed = {str(row[0]) for row in rows}
+
+    def process(self, conn: psycopg.Connection[Any], message: Message) -> Outcome:
+        methods = self.spec.methods_for(message.type)
+        if not methods or not self.spec.accepts_origin(origin_stream(message)):
+            return Outcome.SKIPPED
+        try:
+            # A savepoint per message: a failure undoes this message's effects only.
+            with conn.transaction(), unit_of_work.joined(unit_of_work.UnitOfWork(conn, message)):
+                self._call(methods, message)
+        except Undeliverable as error:
+            return self._failed_attempt(conn, message, error, final=True)
+        except Exception as error:
+            if isinstance(error, psycopg.OperationalError) or conn.broken:
+                raise  # the connection failed, not the handler: reconnect and retry
+            return self._failed_attempt(conn, message, error, final=False)
+        if str(message.id) in self._failed:
+            conn.execute(
+                QUERIES["failure_clear"], {"handler": self.spec.name, "message_id": message.id}
+            )
+            self._failed.discard(str(message.id))
+        return Outcome.HANDLED
+
+    def _call(self, methods: list[str], message: Message) -> None:
+        event_class = self.spec.event_classes.get(message.type) or self.domain.events.get(
+            message.type
+        )
+        payload: Any = message  # a type this domain does not know reaches $any as stored
+        if event_class is not None:
+            try:
+                payload = event_class.from_dict(message.data)
+            except (ValidationError, TypeError) as error:
+                raise Undeliverable(f"cannot deserialise {message.type}: {error}") from error
+            object.__setattr__(payload, "_message", message)
+        handler = self.spec.cls()
+        for name in methods:
+            getattr(handler, name)(payload)
+
+    def _failed_attempt(
+        self, conn: psycopg.Connection[Any], message: Message, error: BaseException, *, final: bool
+    ) -> Outcome:
+        text = f"{type(error).__name__}: {error}"
+        trace = "".join(traceback.format_exception(error))
+        params = {"handler": self.spec.name, "message_id": message.id, "error": text}
+        row = conn.execute(QUERIES["failure_record"], params).fetchone()
+        assert row is not None
+        attempts, first_failed_at, last_failed_at = row
+        self._failed.add(str(message.id))
+        last = final or attempts >= self.config.attempts
+        logger.error(
+            "%s failed on %s %s (global position %d), attempt %d of %d%s\n%s",
+            self.spec.name,
+            message.type,
+            message.id,
+            message.global_position,
+            attempts,
+            self.config.attempts,
+            "" if not last else ": giving up",
+            trace,
+        )
+        secondary = self.spec.call_handle_error(error, message)
+        if secondary is not None:
+            logger.error(
+                "%s.handle_error itself failed: %r", self.spec.name, secondary, exc_info=secondary
+            )
+        if not last:
+            return Outcome.RETRY
+        if self.config.enable_dlq:
+            conn.execute(
+                QUERIES["dead_letter_insert"],
+                {
+                    "handler": self.spec.name,
+                    "message_id": message.id,
+                    "global_position": message.global_position,
+                    "stream_name": message.stream_name,
+                    "type": message.type,
+                    "data": Jsonb(message.data),
+                    "metadata": Jsonb(message.metadata) if message.metadata is not None else None,
+                    "error": text,
+                    "traceback": trace,
+                    "attempts": attempts,
+                    "first_failed_at": first_failed_at,
+                    "last_failed_at": last_failed_at,
+                },
+            )
+            logger.error(
+                "%s dead-lettered %s after %d attempt(s)", self.spec.name, message.id, attempts
+            )
+        else:
+            logger.error(
+                "%s dropped %s after %d attempt(s) (enable_dlq is off)",
+                self.spec.name,
+                message.id,
+                attempts,
+            )
+        conn.execute(
+            QUERIES["failure_clear"], {"handler": self.spec.name, "message_id": message.id}
+        )
+        self._failed.discard(str(message.id))
+        return Outcome.DEAD

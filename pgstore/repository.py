@@ -1,0 +1,165 @@
+"""Repositories: store an aggregate and append the events it raised, in one transaction."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from psycopg.types.json import Jsonb
+
+from pgstore import unit_of_work
+from pgstore.envelope import new_message
+from pgstore.errors import PgstoreError, translated_errors
+from pgstore.queries import QUERIES
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from pgstore.domain import Domain
+    from pgstore.model import AggregateRoot
+
+A = TypeVar("A", bound="AggregateRoot")
+
+
+class NotFound(PgstoreError, LookupError):
+    """No aggregate matches."""
+
+
+class MultipleFound(PgstoreError, LookupError):
+    """More than one aggregate matches a find_by that expects one."""
+
+
+class AggregateConflict(PgstoreError):
+    """The aggregate changed since it was loaded (optimistic concurrency); reload and retry."""
+
+
+class Repository(Generic[A]):
+    """``add``, ``get`` and ``find_by`` for one aggregate class.
+
+    Inside an event handler (or ``domain.unit_of_work()``) every call joins the open
+    transaction, so the handler's writes commit with its position, exactly once.
+    Outside, ``add`` runs in a transaction of its own.
+    """
+
+    def __init__(self, domain: Domain, aggregate: type[A]) -> None:
+        self.domain = domain
+        self.aggregate = aggregate
+        self.category = aggregate.__pgstore_category__
+
+    def add(self, aggregate: A) -> A:
+        if not isinstance(aggregate, self.aggregate):
+            raise TypeError(
+                f"This repository stores {self.aggregate.__name__}, not {type(aggregate).__name__}"
+            )
+        with self._transaction() as unit:
+            if aggregate.__pgstore_event_sourced__:
+                expected = aggregate._version
+            else:
+                self._save_state(unit.conn, aggregate)
+                expected = None  # the row's version already guards the aggregate
+            events = aggregate._events
+            if events:
+                messages = [
+                    new_message(event, aggregate.stream_name, unit.handling) for event in events
+                ]
+                self.domain.store.append(aggregate.stream_name, messages, expected, conn=unit.conn)
+        if aggregate.__pgstore_event_sourced__:
+            object.__setattr__(aggregate, "_version", aggregate._version + len(events))
+        aggregate._events.clear()
+        return aggregate
+
+    def get(self, aggregate_id: str) -> A:
+        with self._connection() as conn:
+            if self.aggregate.__pgstore_event_sourced__:
+                return self._rebuild(conn, aggregate_id)
+            with translated_errors():
+                row = conn.execute(
+                    QUERIES["aggregate_load"], {"category": self.category, "id": aggregate_id}
+                ).fetchone()
+        if row is None:
+            raise NotFound(f"No {self.aggregate.__name__} with id {aggregate_id!r}")
+        return self._from_row(row[0], row[1])
+
+    def find_by(self, **fields: Any) -> A:
+        """The one state-stored aggregate whose fields equal these values."""
+        if self.aggregate.__pgstore_event_sourced__:
+            raise PgstoreError(
+                "find_by works on state-stored aggregates; event-sourced ones are read by id"
+            )
+        unknown = set(fields) - set(self.aggregate.__pgstore_fields__)
+        if unknown:
+            raise PgstoreError(f"{self.aggregate.__name__} has no field(s) {sorted(unknown)}")
+        with self._connection() as conn, translated_errors():
+            rows = conn.execute(
+                QUERIES["aggregate_find"],
+                {"category": self.category, "filter": Jsonb(fields), "limit": 2},
+            ).fetchall()
+        if not rows:
+            raise NotFound(f"No {self.aggregate.__name__} with {fields}")
+        if len(rows) > 1:
+            raise MultipleFound(f"More than one {self.aggregate.__name__} with {fields}")
+        return self._from_row(rows[0][0], rows[0][1])
+
+    def _save_state(self, conn: psycopg.Connection[Any], aggregate: A) -> None:
+        params = {"category": self.category, "id": aggregate.id, "data": Jsonb(aggregate.to_dict())}
+        with translated_errors():
+            if aggregate._version < 0:
+                inserted = conn.execute(QUERIES["aggregate_insert"], params).rowcount
+                if inserted != 1:
+                    raise AggregateConflict(
+                        f"{self.aggregate.__name__} {aggregate.id} already exists"
+                    )
+            else:
+                params["expected_version"] = aggregate._version
+                if conn.execute(QUERIES["aggregate_update"], params).rowcount != 1:
+                    raise AggregateConflict(
+                        f"{self.aggregate.__name__} {aggregate.id} changed since "
+                        f"version {aggregate._version}"
+                    )
+        object.__setattr__(aggregate, "_version", aggregate._version + 1)
+
+    def _from_row(self, version: int, data: dict[str, Any]) -> A:
+        aggregate = self.aggregate.from_dict(data)
+        object.__setattr__(aggregate, "_version", version)
+        return aggregate
+
+    def _rebuild(self, conn: psycopg.Connection[Any], aggregate_id: str) -> A:
+        stream_name = f"{self.category}-{aggregate_id}"
+        messages = self.domain.store.read_stream(stream_name, limit=-1, conn=conn)
+        if not messages:
+            raise NotFound(f"No {self.aggregate.__name__} with id {aggregate_id!r}")
+        aggregate = self.aggregate.__new__(self.aggregate)
+        for item in dataclasses.fields(self.aggregate):  # type: ignore[arg-type]
+            if item.default is not dataclasses.MISSING:
+                value: Any = item.default
+            elif item.default_factory is not dataclasses.MISSING:
+                value = item.default_factory()
+            else:
+                value = None
+            object.__setattr__(aggregate, item.name, value)
+        object.__setattr__(aggregate, "id", aggregate_id)
+        object.__setattr__(aggregate, "_events", [])
+        for message in messages:
+            aggregate._apply(self.domain.event_from_message(message))
+        object.__setattr__(aggregate, "_version", messages[-1].position)
+        return aggregate
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        current = unit_of_work.current()
+        if current is not None:
+            yield current.conn
+        else:
+            with self.domain.store.connection() as conn:
+                yield conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[unit_of_work.UnitOfWork]:
+        current = unit_of_work.current()
+        if current is not None:
+            yield current
+        else:
+            with self.domain.unit_of_work() as unit:
+                yield unit

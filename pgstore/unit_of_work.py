@@ -1,0 +1,39 @@
+"""The unit of work: one transaction that repositories join, and the message being handled."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from pgstore.messages import Message
+
+
+@dataclass(frozen=True)
+class UnitOfWork:
+    """A connection inside a transaction, and the message whose handling opened it."""
+
+    conn: psycopg.Connection[Any]
+    handling: Message | None = None
+
+
+_current: ContextVar[UnitOfWork | None] = ContextVar("pgstore_unit_of_work", default=None)
+
+
+def current() -> UnitOfWork | None:
+    """The unit of work repositories should join, if one is open."""
+    return _current.get()
+
+
+@contextmanager
+def joined(unit: UnitOfWork) -> Iterator[UnitOfWork]:
+    """Make `unit` the one repositories join until the block ends."""
+    token = _current.set(unit)
+    try:
+        yield unit
+    finally:
+        _current.reset(token)
