@@ -23,8 +23,13 @@ class ValidationError(PgstoreError, ValueError):
         super().__init__(f"Invalid {model}: {details}")
 
 
+@typing.dataclass_transform(kw_only_default=True, field_specifiers=(dataclasses.field,))
 class Model:
-    """What aggregates and events have in common (fields, validation, JSON)."""
+    """What aggregates and events have in common (fields, validation, JSON).
+
+    Subclassing AggregateRoot or Event is optional at run time (the decorators add
+    the base), but lets type checkers see the fields, ``id`` and ``raise_``.
+    """
 
     __pgstore_fields__: ClassVar[dict[str, Any]] = {}
 
@@ -53,7 +58,10 @@ class AggregateRoot(Model):
     __pgstore_event_sourced__: ClassVar[bool] = False
     __pgstore_appliers__: ClassVar[dict[type[Any], Callable[[Any, Any], None]]] = {}
 
-    id: str
+    # For type checkers; the decorator gives each aggregate its own id field.
+    id: str = dataclasses.field(default="")
+    _events: list[Event] = dataclasses.field(init=False, default_factory=list)
+    _version: int = dataclasses.field(init=False, default=-1)
 
     def __post_init__(self) -> None:
         self._validate()
@@ -81,9 +89,6 @@ class AggregateRoot(Model):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id}>"
-
-    _events: list[Event]
-    _version: int
 
 
 class Event(Model):

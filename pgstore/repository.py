@@ -131,7 +131,7 @@ class Repository(Generic[A]):
         if not messages:
             raise NotFound(f"No {self.aggregate.__name__} with id {aggregate_id!r}")
         aggregate = self.aggregate.__new__(self.aggregate)
-        for item in dataclasses.fields(self.aggregate):  # type: ignore[arg-type]
+        for item in dataclasses.fields(self.aggregate):
             if item.default is not dataclasses.MISSING:
                 value: Any = item.default
             elif item.default_factory is not dataclasses.MISSING:

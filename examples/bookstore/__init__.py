@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pgstore import Domain, handle
+from pgstore import AggregateRoot, Domain, Event, handle
 
 domain = Domain("bookstore")
 
 
 @domain.aggregate
-class Order:
+class Order(AggregateRoot):
     book_id: str
     quantity: int
     total_amount: int
@@ -27,7 +27,7 @@ class Order:
 
 
 @domain.event(part_of=Order)
-class OrderShipped:
+class OrderShipped(Event):
     order_id: str
     book_id: str
     quantity: int
@@ -35,7 +35,7 @@ class OrderShipped:
 
 
 @domain.aggregate
-class Inventory:
+class Inventory(AggregateRoot):
     book_id: str
     in_stock: int
 

@@ -108,7 +108,7 @@ class Dispatcher:
                 recheck = False
                 self.stopping.wait(RECHECK_AFTER_SECONDS)
                 continue
-            if self.once:
+            if self.once and not any(s.retrying for s in self.subscriptions):
                 return
             recheck = self._wait(listener)
 

@@ -39,6 +39,7 @@ class EventStoreSubscription:
         self.config = config
         self.processor = MessageProcessor(domain, spec, config)
         self.not_before = 0.0  # monotonic time before which a failed message is not retried
+        self.retrying = False  # a failed message waits for its next attempt
 
     def start(self, conn: psycopg.Connection[Any]) -> None:
         conn.execute(
@@ -48,7 +49,7 @@ class EventStoreSubscription:
         self.processor.load_failures(conn)
 
     def tick(self, conn: psycopg.Connection[Any]) -> int:
-        """Handle the next batch; return how many messages the position moved past."""
+        """Handle the next batch; return how much happened (messages passed, attempts)."""
         if time.monotonic() < self.not_before:
             return 0
         with conn.transaction():
@@ -62,9 +63,12 @@ class EventStoreSubscription:
                 self.spec.stream_category, position, self.config.messages_per_tick, conn=conn
             )
             handled = 0
+            self.retrying = False
             for message in messages:
                 outcome = self.processor.process(conn, message)
                 if outcome is Outcome.RETRY:
+                    # Commit what came before and the attempt count; retry after the delay.
+                    self.retrying = True
                     self.not_before = time.monotonic() + self.config.retry_delay_seconds
                     break
                 handled += outcome is Outcome.HANDLED
@@ -85,4 +89,4 @@ class EventStoreSubscription:
                 len(messages),
                 position,
             )
-        return len(messages) if position > start else 0
+        return int(self.retrying) + (len(messages) if position > start else 0)

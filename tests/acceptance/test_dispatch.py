@@ -1,0 +1,150 @@
+"""`pgstore dispatch` as a user runs it: the bookstore walk-through, SIGTERM, SIGKILL."""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from pgstore.messages import NewMessage
+from pgstore.store import EventStore
+from tests.waiting import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def environment(dsn: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    return env | {"PGSTORE_DSN": dsn} | extra
+
+
+def run(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        env=environment(dsn),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_bookstore_walk_through(dsn: str) -> None:
+    """The README's example, command by command."""
+    assert run(dsn, "pgstore", "migrate").returncode == 0
+    assert run(dsn, "examples.bookstore", "stock", "1", "100").returncode == 0
+    shipped = run(dsn, "examples.bookstore", "ship", "1", "10")
+    assert shipped.returncode == 0, shipped.stderr
+    dispatched = run(dsn, "pgstore", "dispatch", "examples.bookstore", "--once")
+    assert dispatched.returncode == 0, dispatched.stderr
+    assert "bookstore.ManageInventory: 1 handled" in dispatched.stderr
+    assert run(dsn, "examples.bookstore", "show", "1").stdout.strip() == "book 1: 90 in stock"
+
+
+def test_sigterm_stops_cleanly(dsn: str) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pgstore", "dispatch", "examples.bookstore", "-v"],
+        cwd=ROOT,
+        env=environment(dsn),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with psycopg.connect(dsn) as conn:
+            wait_until(
+                lambda: (
+                    conn.execute("SELECT count(*) FROM pgstore.handler_positions").fetchone()
+                    == (1,)
+                ),
+                timeout=30,
+            )
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+    assert process.stderr is not None
+    assert "finishing the current batch, then stopping" in process.stderr.read()
+
+
+def test_bad_app_is_a_clear_error(dsn: str) -> None:
+    result = run(dsn, "pgstore", "dispatch", "no_such_module_here")
+    assert result.returncode == 6
+    assert "Could not import 'no_such_module_here'" in result.stderr
+
+
+EVENTS = 2000
+
+
+def counter(conn: psycopg.Connection[Any]) -> tuple[int, int] | None:
+    row = conn.execute(
+        "SELECT (data->>'total')::int, (data->>'count')::int FROM pgstore.aggregates "
+        "WHERE category = 'counter' AND id = 'main'"
+    ).fetchone()
+    return (int(row[0]), int(row[1])) if row else None
+
+
+def changed(conn: psycopg.Connection[Any], before: tuple[int, int] | None) -> bool:
+    return counter(conn) != before
+
+
+def test_sigkill_at_random_moments_never_doubles_or_loses_effects(dsn: str) -> None:
+    """Kill the dispatcher with SIGKILL again and again while it works; the final
+    state is the state of handling every event exactly once."""
+    assert run(dsn, "pgstore", "migrate").returncode == 0
+    rng = random.Random(7)
+    amounts = [rng.randint(1, 9) for _ in range(EVENTS)]
+    with EventStore.connect(dsn) as store:
+        store.append("counter-main", NewMessage("setup", {}))
+        with store.connection() as conn:
+            conn.execute(
+                "INSERT INTO pgstore.aggregates (category, id, version, data) "
+                'VALUES (\'counter\', \'main\', 0, \'{"id": "main", "total": 0, "count": 0}\')'
+            )
+        for start in range(0, EVENTS, 100):
+            store.append(
+                f"tally-{start // 100}",
+                [
+                    NewMessage("counting.Incremented.v1", {"amount": a})
+                    for a in amounts[start : start + 100]
+                ],
+            )
+
+    env = environment(dsn, COUNTER_TICK="7", COUNTER_HANDLER_SECONDS="0.0005")
+    command = [sys.executable, "-m", "pgstore", "dispatch", "tests.apps.counter"]
+    kills_mid_run = 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for _ in range(12):
+            before = counter(conn)
+            process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+            # Let it make some progress, then kill it at a random moment.
+            wait_until(functools.partial(changed, conn, before), timeout=60, interval=0.005)
+            time.sleep(rng.random() * 0.3)  # not synchronisation: a random kill moment
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+            state = counter(conn)
+            assert state is not None
+            if state[1] < EVENTS:
+                kills_mid_run += 1
+            else:
+                break
+        finished = subprocess.run(
+            [*command, "--once"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert finished.returncode == 0, finished.stderr
+        assert counter(conn) == (sum(amounts), EVENTS)
+    assert kills_mid_run >= 3, "the dispatcher finished before it could be killed mid-run"
