@@ -26,11 +26,14 @@ def handle(event: type[Event] | str) -> Callable[[F], F]:
     return mark
 
 
-def apply(event: type[Event]) -> Callable[[F], F]:
-    """Mark an event-sourced aggregate's method as applying `event` to its state."""
+def apply(event: type[Event] | str) -> Callable[[F], F]:
+    """Mark an event-sourced aggregate's method as applying `event` to its state.
+
+    `event` may be the class or its name, for events declared after the aggregate.
+    """
 
     def mark(method: F) -> F:
-        method.__pgstore_applies__ = event  # type: ignore[attr-defined]
+        method.__pgstore_applies__ = event if isinstance(event, str) else event.__name__  # type: ignore[attr-defined]
         return method
 
     return mark

@@ -56,7 +56,8 @@ class AggregateRoot(Model):
 
     __pgstore_category__: ClassVar[str]
     __pgstore_event_sourced__: ClassVar[bool] = False
-    __pgstore_appliers__: ClassVar[dict[type[Any], Callable[[Any, Any], None]]] = {}
+    __pgstore_appliers__: ClassVar[dict[str, Callable[[Any, Any], None]]] = {}
+    """Event class name -> the @apply method for it."""
 
     # For type checkers; the decorator gives each aggregate its own id field.
     id: str = dataclasses.field(default="")
@@ -80,7 +81,7 @@ class AggregateRoot(Model):
         return f"{self.__pgstore_category__}-{self.id}"
 
     def _apply(self, event: Event) -> None:
-        applier = self.__pgstore_appliers__.get(type(event))
+        applier = self.__pgstore_appliers__.get(type(event).__name__)
         if applier is None:
             raise PgstoreError(
                 f"{type(self).__name__} has no @apply method for {type(event).__name__}"
@@ -142,6 +143,9 @@ def _problem(value: Any, expected: Any) -> str | None:
         options = typing.get_args(expected)
         if any(_problem(value, option) is None for option in options):
             return None
+        others = [option for option in options if option is not type(None)]
+        if len(others) == 1:  # Optional[X]: say what is wrong with it as an X
+            return _problem(value, others[0])
         return f"expected {_describe(expected)}, got {_describe_value(value)}"
     if expected is type(None):
         return None if value is None else f"expected None, got {_describe_value(value)}"
