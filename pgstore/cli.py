@@ -231,41 +231,6 @@ def _truncate(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-@main.command()
-@click.argument("app")
-@click.option(
-    "--once", is_flag=True, help="Handle what is there, then exit (for scripts and tests)."
-)
-@click.option("--handler", "handlers", multiple=True, help="Run only this handler (repeatable).")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv: debug).")
-@pass_context
-def dispatch(ctx: Context, app: str, once: bool, handlers: tuple[str, ...], verbose: int) -> None:
-    """Run the event handlers of APP (`module` holding one Domain, or `module:domain`).
-
-    Each handler's position moves in the same transaction as its writes, so its
-    database effects happen exactly once. Stops cleanly on SIGINT/SIGTERM.
-    """
-    import logging
-
-    from pgstore.app import load_domain
-    from pgstore.dispatch import Dispatcher
-
-    logging.basicConfig(
-        level=logging.WARNING - 10 * (verbose + 1),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    with reported_errors():
-        domain = load_domain(app)
-        if domain.dsn is None and ctx.dsn:
-            domain.dsn = ctx.dsn
-        dispatcher = Dispatcher(domain, handlers=list(handlers) or None, once=once)
-        dispatcher.install_signal_handlers()
-        names = ", ".join(s.spec.name for s in dispatcher.subscriptions)
-        click.echo(f"pgstore: dispatching {names}" + (" (once)" if once else ""), err=True)
-        dispatcher.run()
-        domain.close()
-
-
 @main.group()
 def server() -> None:
     """The embedded PostgreSQL server (used when no database is configured)."""
@@ -305,3 +270,7 @@ def server_stop() -> None:
     with reported_errors():
         stopped = EmbeddedServer().stop()
     click.echo("stopped" if stopped else "not running")
+
+
+# The commands that run and operate event handlers register themselves on `main`.
+from pgstore import cli_handlers  # noqa: E402, F401

@@ -67,3 +67,17 @@ def category(stream_name: str) -> str:
 def is_category(name: str) -> bool:
     """True when `name` has no '-' and so names a category."""
     return "-" not in name
+
+
+def message_from_dict(data: JsonObject) -> Message:
+    """The inverse of Message.to_dict (a message as queues and dead letters carry it)."""
+    return Message(
+        id=uuid.UUID(data["id"]),
+        stream_name=data["stream_name"],
+        type=data["type"],
+        position=int(data["position"]),
+        global_position=int(data["global_position"]),
+        data=data["data"],
+        metadata=data.get("metadata"),
+        time=datetime.fromisoformat(data["time"]),
+    )

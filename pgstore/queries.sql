@@ -81,4 +81,23 @@ INSERT INTO pgstore.dead_letters (
 VALUES (
     %(handler)s, %(message_id)s, %(global_position)s, %(stream_name)s, %(type)s, %(data)s,
     %(metadata)s, %(error)s, %(traceback)s, %(attempts)s, %(first_failed_at)s, %(last_failed_at)s)
-ON CONFLICT (handler, message_id) DO NOTHING
+ON CONFLICT (handler, message_id) DO UPDATE
+   SET error = excluded.error, traceback = excluded.traceback,
+       attempts = pgstore.dead_letters.attempts + excluded.attempts,
+       last_failed_at = excluded.last_failed_at, dead_at = now(), replay_requested_at = NULL
+
+-- name: dead_letter_replays
+SELECT message_id, global_position, stream_name, type, data, metadata, dead_at
+  FROM pgstore.dead_letters
+ WHERE handler = %(handler)s AND replay_requested_at IS NOT NULL
+ ORDER BY global_position
+   FOR UPDATE SKIP LOCKED
+
+-- name: dead_letter_delete
+DELETE FROM pgstore.dead_letters WHERE handler = %(handler)s AND message_id = %(message_id)s
+
+-- name: stream_subscription_register
+INSERT INTO pgstore.stream_subscriptions (handler, category, queue, dead_letter_queue)
+VALUES (%(handler)s, %(category)s, %(queue)s, %(dead_letter_queue)s)
+ON CONFLICT (handler) DO UPDATE SET category = excluded.category
+RETURNING queue, dead_letter_queue

@@ -19,6 +19,7 @@ SETTINGS = (
     "retry_delay_seconds",
     "enable_dlq",
     "position_update_interval",
+    "visibility_timeout_seconds",
 )
 
 # Start from the values of the system the spec comes from
@@ -83,6 +84,8 @@ BUILT_IN: dict[str, Any] = {
     "retry_delay_seconds": 1,
     "enable_dlq": True,
     "position_update_interval": 10,
+    # stream only: how long a read message stays invisible to other workers.
+    "visibility_timeout_seconds": 30,
 }
 
 
@@ -97,6 +100,7 @@ class SubscriptionConfig:
     retry_delay_seconds: float
     enable_dlq: bool
     position_update_interval: int
+    visibility_timeout_seconds: int
     sources: dict[str, str]
 
     @property
@@ -161,7 +165,12 @@ def resolve(spec: HandlerSpec, domain_config: dict[str, Any]) -> SubscriptionCon
             f"Unknown subscription type {values['subscription_type']!r} from "
             f"{sources['subscription_type']} ({where}); known: {', '.join(SUBSCRIPTION_TYPES)}"
         )
-    for key in ("messages_per_tick", "blocking_timeout_ms", "position_update_interval"):
+    for key in (
+        "messages_per_tick",
+        "blocking_timeout_ms",
+        "position_update_interval",
+        "visibility_timeout_seconds",
+    ):
         if not isinstance(values[key], int) or isinstance(values[key], bool) or values[key] < 1:
             raise ConfigurationError(
                 f"{key} must be a positive integer, not {values[key]!r} ({where})"

@@ -13,6 +13,7 @@ import psycopg
 
 from pgstore import connection, subscriptions
 from pgstore.dispatch.event_store import EventStoreSubscription, StalePosition
+from pgstore.dispatch.stream import StreamSubscription
 from pgstore.dispatch.wakeup import Listener
 from pgstore.errors import ConfigurationError
 
@@ -45,15 +46,15 @@ class Dispatcher:
             known = ", ".join(s.cls.__name__ for s in domain.handlers)
             raise ConfigurationError(f"Unknown handler in {handlers}; {domain.name} has: {known}")
         # Resolve every handler's configuration now: a bad name fails at start.
-        self.subscriptions: list[EventStoreSubscription] = []
+        self.subscriptions: list[EventStoreSubscription | StreamSubscription] = []
         for spec in specs:
             config = subscriptions.resolve(spec, domain.config)
-            if config.subscription_type != subscriptions.EVENT_STORE:
-                raise ConfigurationError(
-                    f"{spec.name}: subscription_type {config.subscription_type!r} "
-                    "is not supported yet"
-                )
-            self.subscriptions.append(EventStoreSubscription(domain, spec, config))
+            kind = (
+                StreamSubscription
+                if config.subscription_type == subscriptions.STREAM
+                else EventStoreSubscription
+            )
+            self.subscriptions.append(kind(domain, spec, config))
         self.poll_seconds = (
             min((s.config.blocking_timeout_ms for s in self.subscriptions), default=5000) / 1000
         )
@@ -80,6 +81,7 @@ class Dispatcher:
                     listener.connect()
                     for subscription in self.subscriptions:
                         subscription.start(conn)
+                    self._report_undeclared_queues(conn)
                     if backoff > 0.5:
                         logger.warning("reconnected; re-scanning every handler")
                     backoff = 0.5
@@ -97,6 +99,21 @@ class Dispatcher:
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
             finally:
                 listener.close()
+
+    def _report_undeclared_queues(self, conn: psycopg.Connection[Any]) -> None:
+        """Queues of stream handlers this domain no longer declares are left alone, loudly."""
+        declared = {spec.name for spec in self.domain.handlers}
+        rows = conn.execute(
+            "SELECT handler, queue FROM pgstore.stream_subscriptions WHERE handler LIKE %s",
+            (f"{self.domain.name}.%",),
+        ).fetchall()
+        for handler, queue in rows:
+            if handler not in declared:
+                logger.warning(
+                    "queue %s of %s, which %s no longer declares, is left alone; "
+                    "drop it with `pgstore queues drop %s`",
+                    queue, handler, self.domain.name, handler,
+                )  # fmt: skip
 
     def _loop(self, conn: psycopg.Connection[Any], listener: Listener) -> None:
         recheck = False

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from pgstore.dispatch.dead_letters import TableDeadLetters
 from pgstore.dispatch.processing import MessageProcessor, Outcome
 from pgstore.errors import PgstoreError
+from pgstore.messages import Message
 from pgstore.queries import QUERIES
 
 if TYPE_CHECKING:
@@ -37,7 +39,8 @@ class EventStoreSubscription:
         self.domain = domain
         self.spec = spec
         self.config = config
-        self.processor = MessageProcessor(domain, spec, config)
+        self.dead_letters = TableDeadLetters(spec.name)
+        self.processor = MessageProcessor(domain, spec, config, self.dead_letters)
         self.not_before = 0.0  # monotonic time before which a failed message is not retried
         self.retrying = False  # a failed message waits for its next attempt
 
@@ -58,13 +61,16 @@ class EventStoreSubscription:
             row = conn.execute(QUERIES["position_lock"], {"handler": self.spec.name}).fetchone()
             if row is None:
                 return 0
+            self.retrying = False
             start = position = int(row[0])
+            replayed = self._replay_dead_letters(conn)
             messages = self.domain.store.read_category(
                 self.spec.stream_category, position, self.config.messages_per_tick, conn=conn
             )
             handled = 0
-            self.retrying = False
             for message in messages:
+                if self.retrying:
+                    break
                 outcome = self.processor.process(conn, message)
                 if outcome is Outcome.RETRY:
                     # Commit what came before and the attempt count; retry after the delay.
@@ -89,4 +95,22 @@ class EventStoreSubscription:
                 len(messages),
                 position,
             )
-        return int(self.retrying) + (len(messages) if position > start else 0)
+        return int(self.retrying) + replayed + (len(messages) if position > start else 0)
+
+    def _replay_dead_letters(self, conn: psycopg.Connection[Any]) -> int:
+        """Run the handler again on the dead letters `pgstore dlq replay` marked."""
+        rows = conn.execute(QUERIES["dead_letter_replays"], {"handler": self.spec.name}).fetchall()
+        for row in rows:
+            message = Message(row[0], row[2], row[3], -1, row[1], row[4], row[5], row[6])
+            outcome = self.processor.process(conn, message)
+            if outcome is Outcome.RETRY:
+                self.retrying = True
+                self.not_before = time.monotonic() + self.config.retry_delay_seconds
+                break
+            if outcome is not Outcome.DEAD:  # a dead one was written back, replay flag cleared
+                conn.execute(QUERIES["dead_letter_delete"],
+                             {"handler": self.spec.name, "message_id": message.id})  # fmt: skip
+            logger.info(
+                "%s: replayed dead letter %s: %s", self.spec.name, message.id, outcome.value
+            )
+        return len(rows)

@@ -8,9 +8,9 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from pgstore import unit_of_work
+from pgstore.dispatch.dead_letters import DeadLetter, DeadLetters
 from pgstore.envelope import origin_stream
 from pgstore.handlers import HandlerSpec
 from pgstore.messages import Message
@@ -36,12 +36,23 @@ class Undeliverable(Exception):
 
 
 class MessageProcessor:
-    """Applies one handler to messages, inside the caller's transaction."""
+    """Applies one handler to messages, inside the caller's transaction.
 
-    def __init__(self, domain: Domain, spec: HandlerSpec, config: SubscriptionConfig) -> None:
+    Both subscription types use it, so retries, handle_error and dead letters mean
+    the same thing in both.
+    """
+
+    def __init__(
+        self,
+        domain: Domain,
+        spec: HandlerSpec,
+        config: SubscriptionConfig,
+        dead_letters: DeadLetters,
+    ) -> None:
         self.domain = domain
         self.spec = spec
         self.config = config
+        self.dead_letters = dead_letters
         self._failed: set[str] = set()  # message ids with a failure row to clear on success
 
     def load_failures(self, conn: psycopg.Connection[Any]) -> None:
@@ -50,20 +61,29 @@ class MessageProcessor:
         ).fetchall()
         self._failed = {str(row[0]) for row in rows}
 
-    def process(self, conn: psycopg.Connection[Any], message: Message) -> Outcome:
-        methods = self.spec.methods_for(message.type)
-        if not methods or not self.spec.accepts_origin(origin_stream(message)):
+    def wants(self, message: Message) -> bool:
+        """Whether this handler handles the message at all (type, and source_stream)."""
+        return bool(self.spec.methods_for(message.type)) and self.spec.accepts_origin(
+            origin_stream(message)
+        )
+
+    def process(
+        self, conn: psycopg.Connection[Any], message: Message, *, attempt: int | None = None
+    ) -> Outcome:
+        """Run the handler on `message`. `attempt`: a durable attempt number the caller
+        already has (pgmq's read count), else pgstore counts attempts itself."""
+        if not self.wants(message):
             return Outcome.SKIPPED
         try:
             # A savepoint per message: a failure undoes this message's effects only.
             with conn.transaction(), unit_of_work.joined(unit_of_work.UnitOfWork(conn, message)):
-                self._call(methods, message)
+                self._call(message)
         except Undeliverable as error:
-            return self._failed_attempt(conn, message, error, final=True)
+            return self.fail(conn, message, error, attempt=attempt, final=True)
         except Exception as error:
             if isinstance(error, psycopg.OperationalError) or conn.broken:
                 raise  # the connection failed, not the handler: reconnect and retry
-            return self._failed_attempt(conn, message, error, final=False)
+            return self.fail(conn, message, error, attempt=attempt, final=False)
         if str(message.id) in self._failed:
             conn.execute(
                 QUERIES["failure_clear"], {"handler": self.spec.name, "message_id": message.id}
@@ -71,7 +91,7 @@ class MessageProcessor:
             self._failed.discard(str(message.id))
         return Outcome.HANDLED
 
-    def _call(self, methods: list[str], message: Message) -> None:
+    def _call(self, message: Message) -> None:
         event_class = self.spec.event_classes.get(message.type) or self.domain.events.get(
             message.type
         )
@@ -83,66 +103,49 @@ class MessageProcessor:
                 raise Undeliverable(f"cannot deserialise {message.type}: {error}") from error
             object.__setattr__(payload, "_message", message)
         handler = self.spec.cls()
-        for name in methods:
+        for name in self.spec.methods_for(message.type):
             getattr(handler, name)(payload)
 
-    def _failed_attempt(
-        self, conn: psycopg.Connection[Any], message: Message, error: BaseException, *, final: bool
+    def fail(
+        self,
+        conn: psycopg.Connection[Any],
+        message: Message,
+        error: BaseException,
+        *,
+        attempt: int | None,
+        final: bool,
     ) -> Outcome:
+        """Count a failed attempt, tell handle_error, and retry or give up."""
         text = f"{type(error).__name__}: {error}"
         trace = "".join(traceback.format_exception(error))
         params = {"handler": self.spec.name, "message_id": message.id, "error": text}
         row = conn.execute(QUERIES["failure_record"], params).fetchone()
         assert row is not None
-        attempts, first_failed_at, last_failed_at = row
+        counted, first_failed_at, last_failed_at = row
+        attempts = max(int(counted), attempt or 0)
         self._failed.add(str(message.id))
         last = final or attempts >= self.config.attempts
         logger.error(
-            "%s failed on %s %s (global position %d), attempt %d of %d%s\n%s",
-            self.spec.name,
-            message.type,
-            message.id,
-            message.global_position,
-            attempts,
-            self.config.attempts,
-            "" if not last else ": giving up",
-            trace,
-        )
+            "%s failed on %s %s (stream %s), attempt %d of %d%s\n%s",
+            self.spec.name, message.type, message.id, message.stream_name, attempts,
+            self.config.attempts, ": giving up" if last else "", trace,
+        )  # fmt: skip
         secondary = self.spec.call_handle_error(error, message)
         if secondary is not None:
-            logger.error(
-                "%s.handle_error itself failed: %r", self.spec.name, secondary, exc_info=secondary
-            )
+            logger.error("%s.handle_error itself failed: %r", self.spec.name, secondary,
+                         exc_info=secondary)  # fmt: skip
         if not last:
             return Outcome.RETRY
         if self.config.enable_dlq:
-            conn.execute(
-                QUERIES["dead_letter_insert"],
-                {
-                    "handler": self.spec.name,
-                    "message_id": message.id,
-                    "global_position": message.global_position,
-                    "stream_name": message.stream_name,
-                    "type": message.type,
-                    "data": Jsonb(message.data),
-                    "metadata": Jsonb(message.metadata) if message.metadata is not None else None,
-                    "error": text,
-                    "traceback": trace,
-                    "attempts": attempts,
-                    "first_failed_at": first_failed_at,
-                    "last_failed_at": last_failed_at,
-                },
-            )
+            letter = DeadLetter(self.spec.name, message, text, trace, attempts, first_failed_at,
+                                last_failed_at)  # fmt: skip
+            self.dead_letters.put(conn, letter)
             logger.error(
                 "%s dead-lettered %s after %d attempt(s)", self.spec.name, message.id, attempts
             )
         else:
-            logger.error(
-                "%s dropped %s after %d attempt(s) (enable_dlq is off)",
-                self.spec.name,
-                message.id,
-                attempts,
-            )
+            logger.error("%s dropped %s after %d attempt(s) (enable_dlq is off)",
+                         self.spec.name, message.id, attempts)  # fmt: skip
         conn.execute(
             QUERIES["failure_clear"], {"handler": self.spec.name, "message_id": message.id}
         )

@@ -1,0 +1,269 @@
+"""`pgstore dispatch`, `dlq`, `config` and `queues`: running and operating event handlers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import click
+import psycopg
+
+from pgstore import subscriptions
+from pgstore.app import load_domain
+from pgstore.cli import Context, main, pass_context, reported_errors
+from pgstore.dispatch import Dispatcher
+from pgstore.dispatch.dead_letters import DeadLetters, QueueDeadLetters, TableDeadLetters, dumps
+from pgstore.dispatch.stream import StreamSubscription
+from pgstore.domain import Domain
+from pgstore.errors import ConfigurationError
+
+
+def domain_for(ctx: Context, app: str) -> Domain:
+    domain = load_domain(app)
+    if domain.dsn is None:
+        domain.dsn = ctx.target.conninfo
+    return domain
+
+
+@main.command()
+@click.argument("app")
+@click.option(
+    "--once", is_flag=True, help="Handle what is there, then exit (for scripts and tests)."
+)
+@click.option("--handler", "handlers", multiple=True, help="Run only this handler (repeatable).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes (they share stream handlers' queues).")  # fmt: skip
+@click.option("-v", "--verbose", count=True, help="More log output (-vv: debug).")
+@pass_context
+def dispatch(
+    ctx: Context, app: str, once: bool, handlers: tuple[str, ...], workers: int, verbose: int
+) -> None:
+    """Run the event handlers of APP (`module` holding one Domain, or `module:domain`).
+
+    Each handler's position (or queue message) moves in the same transaction as its
+    writes, so its database effects happen exactly once. Stops cleanly on
+    SIGINT/SIGTERM: the batch in hand is finished and committed.
+    """
+    logging.basicConfig(
+        level=logging.WARNING - 10 * (verbose + 1),
+        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
+    )
+    if workers > 1:
+        sys.exit(run_workers(ctx, workers))
+    with reported_errors():
+        domain = domain_for(ctx, app)
+        dispatcher = Dispatcher(domain, handlers=list(handlers) or None, once=once)
+        dispatcher.install_signal_handlers()
+        names = ", ".join(s.spec.name for s in dispatcher.subscriptions)
+        click.echo(f"pgstore: dispatching {names}" + (" (once)" if once else ""), err=True)
+        dispatcher.run()
+        domain.close()
+
+
+def run_workers(ctx: Context, workers: int) -> int:
+    """Start `workers` copies of this command as processes; pass signals on; wait."""
+    argv = [arg for arg in sys.argv[1:] if not arg.startswith("--workers")]
+    if "--workers" in sys.argv:  # the "--workers N" form
+        index = sys.argv.index("--workers")
+        argv = sys.argv[1:index] + sys.argv[index + 2 :]
+    env = {"PGSTORE_DSN": ctx.target.conninfo}
+    children = [
+        subprocess.Popen([sys.executable, "-m", "pgstore", *argv], env=os.environ | env)
+        for _ in range(workers)
+    ]
+
+    def forward(signum: int, _frame: Any) -> None:
+        for child in children:
+            child.send_signal(signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    return max(child.wait() for child in children)
+
+
+@main.group()
+def config() -> None:
+    """Subscription configuration."""
+
+
+@config.command("show")
+@click.argument("app")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def config_show(app: str, as_json: bool) -> None:
+    """Print every handler's resolved settings and where each value came from."""
+    with reported_errors():
+        domain = load_domain(app)
+        resolved = {
+            spec.name: subscriptions.resolve(spec, domain.config) for spec in domain.handlers
+        }
+    if as_json:
+        click.echo(json.dumps({
+            name: {key: {"value": getattr(c, key), "source": c.sources[key]} for key in c.sources}
+            for name, c in resolved.items()
+        }, indent=2))  # fmt: skip
+        return
+    for name, resolved_config in resolved.items():
+        click.echo(name)
+        for key, source in resolved_config.sources.items():
+            click.echo(f"  {key:28} {getattr(resolved_config, key)!s:12} {source}")
+
+
+def dead_letters_for(conn: psycopg.Connection[Any], handler: str) -> DeadLetters:
+    """A handler's dead letters, by full name (`domain.Handler`) or class name."""
+    rows = conn.execute(
+        "SELECT p.handler, s.queue, s.dead_letter_queue FROM pgstore.handler_positions p"
+        " LEFT JOIN pgstore.stream_subscriptions s ON s.handler = p.handler"
+        " WHERE p.handler = %s OR p.handler LIKE %s",
+        (handler, f"%.{handler}"),
+    ).fetchall()
+    if len(rows) != 1:
+        known = [row[0] for row in conn.execute("SELECT handler FROM pgstore.handler_positions")]
+        raise ConfigurationError(
+            f"{'No' if not rows else 'More than one'} handler named {handler!r}; known: "
+            f"{', '.join(sorted(known)) or 'none (run pgstore dispatch once)'}"
+        )
+    name, queue, dead_letter_queue = rows[0]
+    if queue is not None:
+        return QueueDeadLetters(name, queue, dead_letter_queue)
+    return TableDeadLetters(name)
+
+
+@main.group()
+def dlq() -> None:
+    """A handler's dead letters: list, show, replay (to that handler only), purge."""
+
+
+@dlq.command("list")
+@click.argument("handler")
+@pass_context
+def dlq_list(ctx: Context, handler: str) -> None:
+    """List HANDLER's dead letters."""
+    with reported_errors(), ctx.connect() as conn:
+        letters = dead_letters_for(conn, handler).list(conn)
+    if not letters:
+        click.echo("(no dead letters)")
+    for letter in letters:
+        click.echo(
+            f"{letter.message.id}  {letter.message.type}  {letter.message.stream_name}  "
+            f"attempts={letter.attempts}  last={letter.last_failed_at:%Y-%m-%d %H:%M:%S}  "
+            f"{letter.error.splitlines()[0][:80]}"
+            + ("  (replay requested)" if letter.replay_requested else "")
+        )
+
+
+@dlq.command("show")
+@click.argument("handler")
+@click.argument("message_id")
+@pass_context
+def dlq_show(ctx: Context, handler: str, message_id: str) -> None:
+    """Show one dead letter in full: message, error, traceback, attempts, times."""
+    with reported_errors(), ctx.connect() as conn:
+        letters = [
+            letter for letter in dead_letters_for(conn, handler).list(conn)
+            if str(letter.message.id) == message_id
+        ]  # fmt: skip
+        if not letters:
+            raise ConfigurationError(f"No dead letter {message_id} for {handler}")
+    click.echo(dumps(letters[0]))
+
+
+@dlq.command("replay")
+@click.argument("handler")
+@click.argument("message_ids", nargs=-1)
+@pass_context
+def dlq_replay(ctx: Context, handler: str, message_ids: tuple[str, ...]) -> None:
+    """Re-deliver dead letters to HANDLER only (all of them, or the MESSAGE_IDS given)."""
+    with reported_errors(), ctx.connect() as conn:
+        count = dead_letters_for(conn, handler).replay(conn, set(message_ids) or None)
+        conn.commit()
+    click.echo(f"{count} dead letter(s) queued for replay; `pgstore dispatch` runs them")
+
+
+@dlq.command("purge")
+@click.argument("handler")
+@click.argument("message_ids", nargs=-1)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_context
+def dlq_purge(ctx: Context, handler: str, message_ids: tuple[str, ...], yes: bool) -> None:
+    """Delete dead letters of HANDLER (all of them, or the MESSAGE_IDS given)."""
+    if not yes:
+        click.confirm(f"Delete {'the given' if message_ids else 'all'} dead letters of {handler}?",
+                      abort=True)  # fmt: skip
+    with reported_errors(), ctx.connect() as conn:
+        count = dead_letters_for(conn, handler).purge(conn, set(message_ids) or None)
+        conn.commit()
+    click.echo(f"{count} dead letter(s) purged")
+
+
+@main.group()
+def queues() -> None:
+    """The pgmq queues of stream-type handlers."""
+
+
+@queues.command("list")
+@pass_context
+def queues_list(ctx: Context) -> None:
+    """List every stream subscription with its queue depth and dead letters."""
+    with reported_errors(), ctx.connect() as conn:
+        rows = conn.execute(
+            "SELECT handler, category, queue, dead_letter_queue FROM pgstore.stream_subscriptions"
+            " ORDER BY handler"
+        ).fetchall()
+        for handler, category, queue, dead_letter_queue in rows:
+            depth = conn.execute("SELECT queue_length FROM pgmq.metrics(%s)", (queue,)).fetchone()
+            dead = conn.execute(
+                "SELECT queue_length FROM pgmq.metrics(%s)", (dead_letter_queue,)
+            ).fetchone()
+            click.echo(
+                f"{handler}  category={category}  queue={queue}  "
+                f"depth={depth[0] if depth else 0}  dead={dead[0] if dead else 0}"
+            )
+    if not rows:
+        click.echo("(no stream subscriptions)")
+
+
+@queues.command("create")
+@click.argument("app")
+@pass_context
+def queues_create(ctx: Context, app: str) -> None:
+    """Create the queues of APP's stream handlers (the dispatcher also does at start)."""
+    with reported_errors(), ctx.connect() as conn:
+        conn.autocommit = True
+        domain = domain_for(ctx, app)
+        for spec in domain.handlers:
+            resolved = subscriptions.resolve(spec, domain.config)
+            if resolved.subscription_type == subscriptions.STREAM:
+                subscription = StreamSubscription(domain, spec, resolved)
+                subscription.start(conn)
+                click.echo(f"{spec.name}: {subscription.queue}, {subscription.dead_letter_queue}")
+
+
+@queues.command("drop")
+@click.argument("handler")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_context
+def queues_drop(ctx: Context, handler: str, yes: bool) -> None:
+    """Drop HANDLER's queue, dead-letter queue and position (messages in them are lost)."""
+    if not yes:
+        click.confirm(f"Drop the queues of {handler}, with the messages in them?", abort=True)
+    with reported_errors(), ctx.connect() as conn:
+        row = conn.execute(
+            "DELETE FROM pgstore.stream_subscriptions WHERE handler = %s"
+            " RETURNING queue, dead_letter_queue",
+            (handler,),
+        ).fetchone()
+        if row is None:
+            raise ConfigurationError(
+                f"No stream subscription {handler!r} (see `pgstore queues list`)"
+            )
+        conn.execute("SELECT pgmq.drop_queue(%s)", (row[0],))
+        conn.execute("SELECT pgmq.drop_queue(%s)", (row[1],))
+        conn.execute("DELETE FROM pgstore.handler_positions WHERE handler = %s", (handler,))
+        conn.execute("DELETE FROM pgstore.handler_failures WHERE handler = %s", (handler,))
+        conn.commit()
+    click.echo(f"dropped {row[0]} and {row[1]}")

@@ -1,0 +1,201 @@
+"""Subscription type `stream`: a pgmq queue per handler, fed from the category, consumed by many."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from pgstore.dispatch.dead_letters import QueueDeadLetters
+from pgstore.dispatch.processing import MessageProcessor, Outcome, Undeliverable
+from pgstore.messages import Message, message_from_dict
+from pgstore.queries import QUERIES
+
+if TYPE_CHECKING:
+    from pgstore.domain import Domain
+    from pgstore.handlers import HandlerSpec
+    from pgstore.subscriptions import SubscriptionConfig
+
+logger = logging.getLogger(__name__)
+
+# How many category messages one feeder transaction copies into the queue.
+FEED_BATCH = 500
+
+
+def queue_names(handler: str) -> tuple[str, str]:
+    """The handler's pgmq queue and dead-letter queue (pgmq allows 47 characters)."""
+    readable = re.sub(r"[^a-z0-9]+", "_", handler.lower()).strip("_")[:30]
+    digest = hashlib.sha256(handler.encode()).hexdigest()[:8]
+    queue = f"ps_{readable}_{digest}"
+    return queue, f"{queue}_dlq"
+
+
+class StreamSubscription:
+    """One stream-type handler: a feeder and a consumer of its own pgmq queue.
+
+    Feeder: copies the category's messages into the queue in global order, through
+    the store's gap-safe read, moving a position in the same transaction as the
+    sends, so each message is queued exactly once and never skipped.
+
+    Consumer: reads a batch with pgmq's grouped FIFO read keyed by stream name (a
+    stream's next message is not handed out while an earlier one is in flight), then,
+    in one transaction, locks the batch's queue rows, runs the handler on each in a
+    savepoint and deletes the handled rows. The row lock is the guard against a
+    visibility timeout that expires under a slow handler: a second worker that reads
+    the same message blocks on the lock and finds the row gone (or read again since)
+    once the first commits, so it never applies the effects twice.
+    """
+
+    def __init__(self, domain: Domain, spec: HandlerSpec, config: SubscriptionConfig) -> None:
+        self.domain = domain
+        self.spec = spec
+        self.config = config
+        self.queue, self.dead_letter_queue = queue_names(spec.name)
+        self.dead_letters = QueueDeadLetters(spec.name, self.queue, self.dead_letter_queue)
+        self.processor = MessageProcessor(domain, spec, config, self.dead_letters)
+        self.table = sql.Identifier(f"q_{self.queue}")
+        self.not_before = 0.0
+        self.retrying = False
+
+    def start(self, conn: psycopg.Connection[Any]) -> None:
+        """Create the queues (idempotent) and register the subscription."""
+        with conn.transaction():
+            conn.execute("SELECT pgmq.create(%s)", (self.queue,))
+            conn.execute("SELECT pgmq.create(%s)", (self.dead_letter_queue,))
+            conn.execute(
+                QUERIES["stream_subscription_register"],
+                {
+                    "handler": self.spec.name,
+                    "category": self.spec.stream_category,
+                    "queue": self.queue,
+                    "dead_letter_queue": self.dead_letter_queue,
+                },
+            )
+            conn.execute(
+                QUERIES["position_register"],
+                {"handler": self.spec.name, "category": self.spec.stream_category},
+            )
+        self.processor.load_failures(conn)
+
+    def tick(self, conn: psycopg.Connection[Any]) -> int:
+        return self.feed(conn) + self.consume(conn)
+
+    def feed(self, conn: psycopg.Connection[Any]) -> int:
+        """Copy new category messages into the queue; return how many were passed."""
+        with conn.transaction():
+            # One feeder at a time per handler keeps the queue in global order.
+            row = conn.execute(QUERIES["position_lock"], {"handler": self.spec.name}).fetchone()
+            if row is None:
+                return 0
+            messages = self.domain.store.read_category(
+                self.spec.stream_category, int(row[0]), FEED_BATCH, conn=conn
+            )
+            if not messages:
+                return 0
+            # source_stream and unhandled types are filtered here, so the queue holds
+            # only what the handler will run.
+            wanted = [m for m in messages if self.processor.wants(m)]
+            if wanted:
+                conn.execute(
+                    "SELECT pgmq.send_batch(%s, %s::jsonb[], %s::jsonb[])",
+                    (
+                        self.queue,
+                        [Jsonb(m.to_dict()) for m in wanted],
+                        [Jsonb({"x-pgmq-group": m.stream_name}) for m in wanted],
+                    ),
+                )
+            conn.execute(
+                QUERIES["position_advance"],
+                {"handler": self.spec.name, "position": messages[-1].global_position + 1},
+            )
+        return len(messages)
+
+    def consume(self, conn: psycopg.Connection[Any]) -> int:
+        """Handle the next batch from the queue; return how much happened."""
+        if time.monotonic() < self.not_before:
+            return 0
+        # The read is its own transaction: pgmq's read count then counts every
+        # delivery, even one whose worker died mid-handler (durable attempts).
+        rows = conn.execute(
+            "SELECT msg_id, read_ct, message FROM pgmq.read_grouped(%s, %s, %s)",
+            (self.queue, self.config.visibility_timeout_seconds, self.config.messages_per_tick),
+        ).fetchall()
+        if not rows:
+            return 0
+        self.retrying = False
+        handled = 0
+        with conn.transaction():
+            locked = dict(
+                conn.execute(
+                    sql.SQL(
+                        "SELECT msg_id, read_ct FROM pgmq.{} WHERE msg_id = ANY(%s) "
+                        "ORDER BY msg_id FOR UPDATE"
+                    ).format(self.table),
+                    ([row[0] for row in rows],),
+                ).fetchall()
+            )
+            blocked: set[str] = set()  # streams with a failed message earlier in this batch
+            for msg_id, read_ct, body in sorted(rows, key=lambda row: int(row[0])):
+                if locked.get(msg_id) != read_ct:
+                    continue  # handled by another worker meanwhile, or read again since
+                stream_name = str(body.get("stream_name", ""))
+                if stream_name in blocked:
+                    # Keep the stream's order: release it to follow the failed one.
+                    conn.execute("SELECT pgmq.set_vt(%s, %s::bigint, 0)", (self.queue, msg_id))
+                    continue
+                outcome = self._process(conn, body, read_ct)
+                if outcome is Outcome.RETRY:
+                    blocked.add(stream_name)
+                    self.retrying = True
+                    delay = int(self.config.retry_delay_seconds)
+                    conn.execute(
+                        "SELECT pgmq.set_vt(%s, %s::bigint, %s)", (self.queue, msg_id, delay)
+                    )
+                    self.not_before = time.monotonic() + self.config.retry_delay_seconds
+                else:
+                    handled += outcome is Outcome.HANDLED
+                    conn.execute("SELECT pgmq.delete(%s, %s::bigint)", (self.queue, msg_id))
+        if handled:
+            logger.info("%s: %d handled from queue %s", self.spec.name, handled, self.queue)
+        return len(rows)
+
+    def _process(
+        self, conn: psycopg.Connection[Any], body: dict[str, Any], read_ct: int
+    ) -> Outcome:
+        try:
+            message = message_from_dict(body)
+        except (KeyError, ValueError, TypeError) as error:
+            # Straight to the dead letters: no retry can make it readable.
+            placeholder = _placeholder(body)
+            undeliverable = Undeliverable(f"cannot read queued message: {error!r}")
+            return self.processor.fail(
+                conn, placeholder, undeliverable, attempt=read_ct, final=True
+            )
+        return self.processor.process(conn, message, attempt=read_ct)
+
+
+def _placeholder(body: dict[str, Any]) -> Message:
+    """A Message carrying whatever could be read, for the dead-letter record."""
+    import uuid
+    from datetime import UTC, datetime
+
+    try:
+        message_id = uuid.UUID(str(body.get("id")))
+    except ValueError:
+        message_id = uuid.uuid4()
+    return Message(
+        id=message_id,
+        stream_name=str(body.get("stream_name", "unknown-unknown")),
+        type=str(body.get("type", "unknown")),
+        position=-1,
+        global_position=-1,
+        data={"undeliverable": body},
+        metadata=None,
+        time=datetime.now(UTC),
+    )
