@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 from pgstore import AggregateRoot, Domain, Event, handle
 
-domain = Domain("bookstore")
+# BOOKSTORE_SUBSCRIPTION_TYPE=stream runs the handler on a pgmq queue instead of
+# reading the event store directly; the result is the same.
+domain = Domain(
+    "bookstore",
+    config={"subscription": {"subscription_type": os.environ.get("BOOKSTORE_SUBSCRIPTION_TYPE")}},
+)
 
 
 @domain.aggregate

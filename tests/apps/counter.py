@@ -9,7 +9,14 @@ from pgstore import AggregateRoot, Domain, Event, handle
 
 domain = Domain(
     "counting",
-    config={"subscription": {"messages_per_tick": int(os.environ.get("COUNTER_TICK", "10"))}},
+    config={
+        "subscription": {
+            "messages_per_tick": int(os.environ.get("COUNTER_TICK", "10")),
+            "subscription_type": os.environ.get("COUNTER_TYPE", "event_store"),
+            # A killed worker's messages come back after this (stream subscriptions).
+            "visibility_timeout_seconds": int(os.environ.get("COUNTER_VT", "30")),
+        }
+    },
 )
 
 

@@ -1,0 +1,46 @@
+"""A domain for scale-out tests: a stream handler that checks it sees each stream in order."""
+
+from __future__ import annotations
+
+from pgstore import AggregateRoot, Domain, Event, handle
+
+domain = Domain(
+    "ordering",
+    config={"subscription": {"subscription_type": "stream", "messages_per_tick": 5}},
+)
+
+
+@domain.aggregate(stream_category="job")
+class Job(AggregateRoot):
+    pass
+
+
+@domain.event(part_of=Job)
+class Step(Event):
+    n: int
+
+
+@domain.aggregate
+class Progress(AggregateRoot):
+    """Per job stream: the next step expected, and how often a step came out of order."""
+
+    next: int = 0
+    done: int = 0
+    out_of_order: int = 0
+
+
+@domain.event_handler(part_of=Progress, stream_category="job")
+class CheckOrder:
+    @handle(Step)
+    def step(self, event: Step) -> None:
+        repository = domain.repository_for(Progress)
+        stream_name = event._message.stream_name  # type: ignore[attr-defined]
+        try:
+            progress = repository.get(stream_name)
+        except LookupError:
+            progress = Progress(id=stream_name)
+        if event.n != progress.next:
+            progress.out_of_order += 1
+        progress.next = event.n + 1
+        progress.done += 1
+        repository.add(progress)

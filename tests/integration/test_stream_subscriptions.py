@@ -1,0 +1,229 @@
+"""Stream subscriptions on pgmq: fan-out, slow handlers, retries, dead letters, replay."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from pgstore import AggregateRoot, Domain, Event, handle
+from pgstore.dispatch import Dispatcher
+from pgstore.dispatch.dead_letters import QueueDeadLetters
+from pgstore.dispatch.stream import StreamSubscription, queue_names
+from pgstore.envelope import new_message
+from tests.waiting import wait_until
+
+Conn = psycopg.Connection[Any]
+
+
+class Calls:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int]] = []
+        self.fail: set[str] = set()  # handler names that raise
+        self.slow_seconds = 0.0
+        self.lock = threading.Lock()
+
+
+@pytest.fixture
+def calls() -> Calls:
+    return Calls()
+
+
+def build(dsn: str, calls: Calls, **subscription: Any) -> Domain:
+    config = {"subscription": {"subscription_type": "stream", "retry_delay_seconds": 0,
+                               "max_retries": 1, **subscription}}  # fmt: skip
+    domain = Domain("fanout", dsn=dsn, config=config)
+
+    @domain.aggregate
+    class Parcel(AggregateRoot):
+        label: str = ""
+
+    @domain.event(part_of=Parcel)
+    class Sent(Event):
+        n: int
+
+    @domain.aggregate
+    class Tally(AggregateRoot):
+        count: int = 0
+
+    def record(name: str, event: Sent) -> None:
+        with calls.lock:
+            calls.seen.append((name, event.n))
+        if name in calls.fail:
+            raise RuntimeError(f"{name} refuses {event.n}")
+        time.sleep(calls.slow_seconds)  # a slow handler, to outlast a visibility timeout
+        repository = domain.repository_for(Tally)
+        try:
+            tally = repository.get(name)
+        except LookupError:
+            tally = Tally(id=name)
+        tally.count += 1
+        repository.add(tally)
+
+    @domain.event_handler(part_of=Tally, stream_category="parcel")
+    class First:
+        @handle(Sent)
+        def on_sent(self, event: Sent) -> None:
+            record("First", event)
+
+    @domain.event_handler(part_of=Tally, stream_category="parcel")
+    class Second:
+        @handle(Sent)
+        def on_sent(self, event: Sent) -> None:
+            record("Second", event)
+
+    return domain
+
+
+@pytest.fixture
+def fanout(dsn: str, calls: Calls) -> Iterator[Domain]:
+    domain = build(dsn, calls)
+    yield domain
+    domain.close()
+
+
+def send(domain: Domain, *numbers: int, stream_id: str = "p1") -> None:
+    parcel_model = domain.aggregates["Parcel"]
+    sent_model: Any = domain.events["fanout.Sent.v1"]
+    parcel = parcel_model(id=stream_id)
+    for n in numbers:
+        parcel.raise_(sent_model(n=n))
+    messages = [new_message(e, parcel.stream_name, None) for e in parcel._events]
+    domain.store.append(parcel.stream_name, messages)
+
+
+def tally(conn: Conn, name: str) -> int:
+    row = conn.execute(
+        "SELECT (data->>'count')::int FROM pgstore.aggregates WHERE category = 'tally' AND id = %s",
+        (name,),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_every_handler_gets_its_own_queue_and_every_event(
+    fanout: Domain, calls: Calls, conn: Conn
+) -> None:
+    send(fanout, 1, 2, 3)
+    send(fanout, 4, stream_id="p2")
+    Dispatcher(fanout, once=True).run()
+    assert sorted(n for name, n in calls.seen if name == "First") == [1, 2, 3, 4]
+    assert sorted(n for name, n in calls.seen if name == "Second") == [1, 2, 3, 4]
+    assert tally(conn, "First") == tally(conn, "Second") == 4
+    queues = {row[0] for row in conn.execute("SELECT queue FROM pgstore.stream_subscriptions")}
+    assert queues == {queue_names("fanout.First")[0], queue_names("fanout.Second")[0]}
+    for queue in queues:  # handled messages are deleted, nothing is left behind
+        assert conn.execute("SELECT queue_length FROM pgmq.metrics(%s)", (queue,)).fetchone() == (
+            0,
+        )
+    # Running again delivers nothing twice.
+    Dispatcher(fanout, once=True).run()
+    assert len(calls.seen) == 8
+
+
+def test_a_slow_handler_outliving_its_visibility_timeout_is_not_applied_twice(
+    dsn: str, calls: Calls, conn: Conn
+) -> None:
+    domain = build(dsn, calls, visibility_timeout_seconds=1)
+    calls.slow_seconds = 2.5
+    send(domain, 1)
+    first = Dispatcher(domain, handlers=["First"], once=True)
+    second = Dispatcher(domain, handlers=["First"], once=True)
+    worker = threading.Thread(target=first.run)
+    worker.start()
+    wait_until(lambda: len(calls.seen) == 1, timeout=10)
+    # The message's visibility timeout runs out while the first worker is still busy.
+    visible_again = sql.SQL("SELECT count(*) FROM pgmq.{} WHERE vt < now()").format(
+        sql.Identifier("q_" + queue_names("fanout.First")[0])
+    )
+    wait_until(lambda: conn.execute(visible_again).fetchone() == (1,), timeout=10)
+    second.run()  # reads it again, waits on the first worker's lock, finds it handled
+    worker.join(30)
+    domain.close()
+    assert [n for name, n in calls.seen if name == "First"] == [1]
+    assert tally(conn, "First") == 1
+
+
+def test_dead_letter_after_max_retries_then_replay_to_that_handler_only(
+    fanout: Domain, calls: Calls, conn: Conn
+) -> None:
+    calls.fail.add("First")
+    send(fanout, 7)
+    Dispatcher(fanout, once=True).run()
+    # max_retries=1: two attempts, then First's dead-letter queue; Second is unaffected.
+    assert [n for name, n in calls.seen if name == "First"] == [7, 7]
+    assert tally(conn, "Second") == 1
+    queue, dead_letter_queue = queue_names("fanout.First")
+    letters = QueueDeadLetters("fanout.First", queue, dead_letter_queue).list(conn)
+    assert len(letters) == 1
+    letter = letters[0]
+    assert letter.attempts == 2 and "First refuses 7" in letter.error
+    assert "RuntimeError" in letter.traceback
+    assert letter.first_failed_at <= letter.last_failed_at
+
+    calls.fail.clear()
+    assert QueueDeadLetters("fanout.First", queue, dead_letter_queue).replay(conn, None) == 1
+    Dispatcher(fanout, once=True).run()
+    assert tally(conn, "First") == 1
+    assert tally(conn, "Second") == 1  # replay went to First only
+    assert QueueDeadLetters("fanout.First", queue, dead_letter_queue).list(conn) == []
+
+
+def test_retry_count_survives_a_restart(dsn: str, calls: Calls, conn: Conn) -> None:
+    domain = build(dsn, calls, max_retries=2, retry_delay_seconds=0)
+    calls.fail.add("First")
+    send(domain, 1)
+    dispatcher = Dispatcher(domain, handlers=["First"], once=True)
+    subscription = dispatcher.subscriptions[0]
+    assert isinstance(subscription, StreamSubscription)
+    with psycopg.connect(dsn, autocommit=True) as work:
+        subscription.start(work)
+        subscription.tick(work)  # attempt 1 fails; the worker "dies" here
+    Dispatcher(domain, handlers=["First"], once=True).run()  # a new worker: attempts 2 and 3
+    domain.close()
+    assert [n for name, n in calls.seen if name == "First"] == [1, 1, 1]
+    queue, dead_letter_queue = queue_names("fanout.First")
+    (letter,) = QueueDeadLetters("fanout.First", queue, dead_letter_queue).list(conn)
+    assert letter.attempts == 3
+
+
+def test_without_dlq_the_message_is_dropped_after_its_attempts(
+    dsn: str, calls: Calls, conn: Conn
+) -> None:
+    domain = build(dsn, calls, enable_dlq=False)
+    calls.fail.add("First")
+    send(domain, 1)
+    Dispatcher(domain, handlers=["First"], once=True).run()
+    domain.close()
+    assert len([n for name, n in calls.seen if name == "First"]) == 2
+    queue, dead_letter_queue = queue_names("fanout.First")
+    assert QueueDeadLetters("fanout.First", queue, dead_letter_queue).list(conn) == []
+    assert conn.execute("SELECT queue_length FROM pgmq.metrics(%s)", (queue,)).fetchone() == (0,)
+
+
+def test_a_failed_message_holds_back_the_rest_of_its_stream(
+    dsn: str, calls: Calls, conn: Conn
+) -> None:
+    domain = build(dsn, calls, max_retries=3, retry_delay_seconds=0)
+    failures = {"left": 2}
+
+    original = domain.handlers[0].cls.on_sent
+
+    def flaky(self: Any, event: Any) -> None:
+        if event.n == 1 and failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("not yet")
+        original(self, event)
+
+    domain.handlers[0].cls.on_sent = flaky
+    send(domain, 1, 2, 3)
+    Dispatcher(domain, handlers=["First"], once=True).run()
+    domain.close()
+    handled = [n for name, n in calls.seen if name == "First"]
+    # 1 failed twice; 2 and 3 only ran after 1 succeeded.
+    assert handled == [1, 2, 3]
+    assert tally(conn, "First") == 3
