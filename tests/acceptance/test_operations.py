@@ -1,0 +1,101 @@
+"""Operating handlers from the CLI: dead letters, configuration, queues."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from pgstore.messages import NewMessage
+from pgstore.store import EventStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pgstore(dsn: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "FAILING"}
+    return subprocess.run(
+        [sys.executable, "-m", "pgstore", *args], cwd=ROOT,
+        env=environment | {"PGSTORE_DSN": dsn} | env, capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+
+
+def done(conn: psycopg.Connection[Any], handler: str) -> int:
+    row = conn.execute(
+        "SELECT (data->>'count')::int FROM pgstore.aggregates WHERE category = 'done' AND id = %s",
+        (handler,),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@pytest.mark.parametrize("handler", ["Picky", "PickyQueue"])
+def test_dead_letter_cli(dsn: str, conn: psycopg.Connection[Any], handler: str) -> None:
+    with EventStore.connect(dsn) as store:
+        first = store.append("task-1", NewMessage("failing.Ran.v1", {"n": 1}))[0]
+        store.append("task-2", NewMessage("failing.Ran.v1", {"n": 2}))
+    failed = pgstore(dsn, "dispatch", "tests.apps.failing", "--once", FAILING="1")
+    assert failed.returncode == 0, failed.stderr
+    assert "giving up" in failed.stderr
+
+    listed = pgstore(dsn, "dlq", "list", handler)
+    assert listed.returncode == 0, listed.stderr
+    assert len(listed.stdout.splitlines()) == 2
+    assert f"{handler} is failing on purpose" in listed.stdout
+
+    shown = pgstore(dsn, "dlq", "show", handler, str(first.id))
+    letter = json.loads(shown.stdout)
+    assert letter["handler"] == f"failing.{handler}"
+    assert letter["attempts"] == 1 and "RuntimeError" in letter["traceback"]
+    assert letter["message"]["data"] == {"n": 1}
+
+    replayed = pgstore(dsn, "dlq", "replay", handler, str(first.id))
+    assert replayed.returncode == 0 and replayed.stdout.startswith("1 dead letter")
+    assert pgstore(dsn, "dispatch", "tests.apps.failing", "--once").returncode == 0
+    other = "PickyQueue" if handler == "Picky" else "Picky"
+    assert (done(conn, handler), done(conn, other)) == (1, 0)  # to that handler only
+    assert len(pgstore(dsn, "dlq", "list", handler).stdout.splitlines()) == 1
+
+    purged = pgstore(dsn, "dlq", "purge", handler, "--yes")
+    assert purged.stdout.strip() == "1 dead letter(s) purged"
+    assert pgstore(dsn, "dlq", "list", handler).stdout.strip() == "(no dead letters)"
+
+
+def test_dead_letter_cli_names_unknown_handlers(dsn: str) -> None:
+    result = pgstore(dsn, "dlq", "list", "Nobody")
+    assert result.returncode == 6
+    assert "No handler named 'Nobody'" in result.stderr
+
+
+def test_config_show(dsn: str) -> None:
+    result = pgstore(dsn, "config", "show", "tests.apps.failing", "--json")
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["failing.Picky"]["max_retries"] == {"value": 0, "source": "domain defaults"}
+    assert shown["failing.PickyQueue"]["subscription_type"] == {
+        "value": "stream",
+        "source": "handler subscription_type",
+    }
+    assert shown["failing.Picky"]["subscription_type"]["source"] == "built-in default"
+    table = pgstore(dsn, "config", "show", "tests.apps.failing")
+    assert "failing.PickyQueue" in table.stdout and "handler subscription_type" in table.stdout
+
+
+def test_queues_are_created_listed_and_dropped_explicitly(
+    dsn: str, conn: psycopg.Connection[Any]
+) -> None:
+    created = pgstore(dsn, "queues", "create", "tests.apps.failing")
+    assert created.returncode == 0, created.stderr
+    assert "failing.PickyQueue: ps_failing_pickyqueue_" in created.stdout
+    listed = pgstore(dsn, "queues", "list")
+    assert "failing.PickyQueue" in listed.stdout and "depth=0" in listed.stdout
+    dropped = pgstore(dsn, "queues", "drop", "failing.PickyQueue", "--yes")
+    assert dropped.returncode == 0, dropped.stderr
+    assert conn.execute("SELECT count(*) FROM pgstore.stream_subscriptions").fetchone() == (0,)
+    assert pgstore(dsn, "queues", "list").stdout.strip() == "(no stream subscriptions)"
