@@ -273,4 +273,4 @@ def server_stop() -> None:
 
 
 # The commands that run and operate event handlers register themselves on `main`.
-from pgstore import cli_handlers  # noqa: E402, F401
+from pgstore import cli_handlers, cli_inspect  # noqa: E402, F401

@@ -21,6 +21,7 @@ from pgstore.dispatch.dead_letters import DeadLetters, QueueDeadLetters, TableDe
 from pgstore.dispatch.stream import StreamSubscription
 from pgstore.domain import Domain
 from pgstore.errors import ConfigurationError
+from pgstore.status import find_handler
 
 
 def domain_for(ctx: Context, app: str) -> Domain:
@@ -36,8 +37,13 @@ def domain_for(ctx: Context, app: str) -> Domain:
     "--once", is_flag=True, help="Handle what is there, then exit (for scripts and tests)."
 )
 @click.option("--handler", "handlers", multiple=True, help="Run only this handler (repeatable).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Worker processes (they share stream handlers' queues).")  # fmt: skip
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes (they share stream handlers' queues).",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv: debug).")
 @pass_context
 def dispatch(
@@ -102,10 +108,18 @@ def config_show(app: str, as_json: bool) -> None:
             spec.name: subscriptions.resolve(spec, domain.config) for spec in domain.handlers
         }
     if as_json:
-        click.echo(json.dumps({
-            name: {key: {"value": getattr(c, key), "source": c.sources[key]} for key in c.sources}
-            for name, c in resolved.items()
-        }, indent=2))  # fmt: skip
+        click.echo(
+            json.dumps(
+                {
+                    name: {
+                        key: {"value": getattr(c, key), "source": c.sources[key]}
+                        for key in c.sources
+                    }
+                    for name, c in resolved.items()
+                },
+                indent=2,
+            )
+        )
         return
     for name, resolved_config in resolved.items():
         click.echo(name)
@@ -115,22 +129,10 @@ def config_show(app: str, as_json: bool) -> None:
 
 def dead_letters_for(conn: psycopg.Connection[Any], handler: str) -> DeadLetters:
     """A handler's dead letters, by full name (`domain.Handler`) or class name."""
-    rows = conn.execute(
-        "SELECT p.handler, s.queue, s.dead_letter_queue FROM pgstore.handler_positions p"
-        " LEFT JOIN pgstore.stream_subscriptions s ON s.handler = p.handler"
-        " WHERE p.handler = %s OR p.handler LIKE %s",
-        (handler, f"%.{handler}"),
-    ).fetchall()
-    if len(rows) != 1:
-        known = [row[0] for row in conn.execute("SELECT handler FROM pgstore.handler_positions")]
-        raise ConfigurationError(
-            f"{'No' if not rows else 'More than one'} handler named {handler!r}; known: "
-            f"{', '.join(sorted(known)) or 'none (run pgstore dispatch once)'}"
-        )
-    name, queue, dead_letter_queue = rows[0]
-    if queue is not None:
-        return QueueDeadLetters(name, queue, dead_letter_queue)
-    return TableDeadLetters(name)
+    record = find_handler(conn, handler)
+    if record.queue is not None and record.dead_letter_queue is not None:
+        return QueueDeadLetters(record.name, record.queue, record.dead_letter_queue)
+    return TableDeadLetters(record.name)
 
 
 @main.group()
@@ -164,9 +166,10 @@ def dlq_show(ctx: Context, handler: str, message_id: str) -> None:
     """Show one dead letter in full: message, error, traceback, attempts, times."""
     with reported_errors(), ctx.connect() as conn:
         letters = [
-            letter for letter in dead_letters_for(conn, handler).list(conn)
+            letter
+            for letter in dead_letters_for(conn, handler).list(conn)
             if str(letter.message.id) == message_id
-        ]  # fmt: skip
+        ]
         if not letters:
             raise ConfigurationError(f"No dead letter {message_id} for {handler}")
     click.echo(dumps(letters[0]))
@@ -192,8 +195,9 @@ def dlq_replay(ctx: Context, handler: str, message_ids: tuple[str, ...]) -> None
 def dlq_purge(ctx: Context, handler: str, message_ids: tuple[str, ...], yes: bool) -> None:
     """Delete dead letters of HANDLER (all of them, or the MESSAGE_IDS given)."""
     if not yes:
-        click.confirm(f"Delete {'the given' if message_ids else 'all'} dead letters of {handler}?",
-                      abort=True)  # fmt: skip
+        click.confirm(
+            f"Delete {'the given' if message_ids else 'all'} dead letters of {handler}?", abort=True
+        )
     with reported_errors(), ctx.connect() as conn:
         count = dead_letters_for(conn, handler).purge(conn, set(message_ids) or None)
         conn.commit()

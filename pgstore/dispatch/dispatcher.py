@@ -112,8 +112,11 @@ class Dispatcher:
                 logger.warning(
                     "queue %s of %s, which %s no longer declares, is left alone; "
                     "drop it with `pgstore queues drop %s`",
-                    queue, handler, self.domain.name, handler,
-                )  # fmt: skip
+                    queue,
+                    handler,
+                    self.domain.name,
+                    handler,
+                )
 
     def _loop(self, conn: psycopg.Connection[Any], listener: Listener) -> None:
         recheck = False

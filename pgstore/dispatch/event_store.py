@@ -108,8 +108,10 @@ class EventStoreSubscription:
                 self.not_before = time.monotonic() + self.config.retry_delay_seconds
                 break
             if outcome is not Outcome.DEAD:  # a dead one was written back, replay flag cleared
-                conn.execute(QUERIES["dead_letter_delete"],
-                             {"handler": self.spec.name, "message_id": message.id})  # fmt: skip
+                conn.execute(
+                    QUERIES["dead_letter_delete"],
+                    {"handler": self.spec.name, "message_id": message.id},
+                )
             logger.info(
                 "%s: replayed dead letter %s: %s", self.spec.name, message.id, outcome.value
             )

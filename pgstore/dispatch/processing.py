@@ -127,25 +127,37 @@ class MessageProcessor:
         last = final or attempts >= self.config.attempts
         logger.error(
             "%s failed on %s %s (stream %s), attempt %d of %d%s\n%s",
-            self.spec.name, message.type, message.id, message.stream_name, attempts,
-            self.config.attempts, ": giving up" if last else "", trace,
-        )  # fmt: skip
+            self.spec.name,
+            message.type,
+            message.id,
+            message.stream_name,
+            attempts,
+            self.config.attempts,
+            ": giving up" if last else "",
+            trace,
+        )
         secondary = self.spec.call_handle_error(error, message)
         if secondary is not None:
-            logger.error("%s.handle_error itself failed: %r", self.spec.name, secondary,
-                         exc_info=secondary)  # fmt: skip
+            logger.error(
+                "%s.handle_error itself failed: %r", self.spec.name, secondary, exc_info=secondary
+            )
         if not last:
             return Outcome.RETRY
         if self.config.enable_dlq:
-            letter = DeadLetter(self.spec.name, message, text, trace, attempts, first_failed_at,
-                                last_failed_at)  # fmt: skip
+            letter = DeadLetter(
+                self.spec.name, message, text, trace, attempts, first_failed_at, last_failed_at
+            )
             self.dead_letters.put(conn, letter)
             logger.error(
                 "%s dead-lettered %s after %d attempt(s)", self.spec.name, message.id, attempts
             )
         else:
-            logger.error("%s dropped %s after %d attempt(s) (enable_dlq is off)",
-                         self.spec.name, message.id, attempts)  # fmt: skip
+            logger.error(
+                "%s dropped %s after %d attempt(s) (enable_dlq is off)",
+                self.spec.name,
+                message.id,
+                attempts,
+            )
         conn.execute(
             QUERIES["failure_clear"], {"handler": self.spec.name, "message_id": message.id}
         )

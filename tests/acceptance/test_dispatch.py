@@ -161,9 +161,12 @@ def test_sigkill_at_random_moments_never_doubles_or_loses_effects(
         # Run to the end: messages a killed worker had read come back after their
         # visibility timeout, so wait for the count rather than run --once.
         final = subprocess.Popen(
-            [*command, *workers_option], cwd=ROOT, env=env, stderr=subprocess.DEVNULL,
+            [*command, *workers_option],
+            cwd=ROOT,
+            env=env,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
-        )  # fmt: skip
+        )
         try:
             wait_until(functools.partial(reached, conn, (sum(amounts), EVENTS)), timeout=120)
             os.killpg(final.pid, signal.SIGTERM)

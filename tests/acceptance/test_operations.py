@@ -21,10 +21,14 @@ ROOT = Path(__file__).resolve().parents[2]
 def pgstore(dsn: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "FAILING"}
     return subprocess.run(
-        [sys.executable, "-m", "pgstore", *args], cwd=ROOT,
-        env=environment | {"PGSTORE_DSN": dsn} | env, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "pgstore", *args],
+        cwd=ROOT,
+        env=environment | {"PGSTORE_DSN": dsn} | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
         check=False,
-    )  # fmt: skip
+    )
 
 
 def done(conn: psycopg.Connection[Any], handler: str) -> int:

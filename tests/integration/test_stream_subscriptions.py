@@ -35,8 +35,14 @@ def calls() -> Calls:
 
 
 def build(dsn: str, calls: Calls, **subscription: Any) -> Domain:
-    config = {"subscription": {"subscription_type": "stream", "retry_delay_seconds": 0,
-                               "max_retries": 1, **subscription}}  # fmt: skip
+    config = {
+        "subscription": {
+            "subscription_type": "stream",
+            "retry_delay_seconds": 0,
+            "max_retries": 1,
+            **subscription,
+        }
+    }
     domain = Domain("fanout", dsn=dsn, config=config)
 
     @domain.aggregate

@@ -1,0 +1,253 @@
+"""`pgstore query`, `status` and `replay`: looking at the store and the dispatcher."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from datetime import datetime
+from typing import Any
+
+import click
+
+from pgstore import query as queries
+from pgstore.cli import Context, main, pass_context, reported_errors
+from pgstore.status import collect, find_handler, rewind
+
+
+def table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
+    cells = [[_cell(value) for value in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        text = json.dumps(value)
+    elif isinstance(value, datetime):
+        text = value.isoformat(timespec="milliseconds")
+    else:
+        text = str(value)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def _plain(value: Any) -> Any:
+    return (
+        value.isoformat()
+        if isinstance(value, datetime)
+        else value
+        if isinstance(value, int | float | str | bool | dict | list | None)
+        else str(value)
+    )
+
+
+@main.command("query")
+@click.argument("sql")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="At most this many rows (a LIMIT is added when the query has none).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of objects.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
+@click.option("--explain", is_flag=True, help="Print the rewritten SQL and its plan instead.")
+@click.option(
+    "--timeout",
+    "timeout_ms",
+    type=int,
+    default=10_000,
+    show_default=True,
+    help="Statement timeout in milliseconds.",
+)
+@pass_context
+def query_command(
+    ctx: Context, sql: str, limit: int, as_json: bool, as_csv: bool, explain: bool, timeout_ms: int
+) -> None:
+    """Run one read-only SELECT against the store.
+
+    \b
+    Conveniences, rewritten into plain PostgreSQL:
+      FROM stream('order-1')       the stream's events, in order
+      FROM category('order')       the category's events, in global order
+      data.book_id, metadata.x     JSON fields of data and metadata
+    pgstore.events has every message with its metadata decoded; a query that names
+    a stream_name gets the matching category predicate so it reads one partition.
+    Anything that is not a single SELECT without side effects is refused.
+    """
+    with reported_errors(), ctx.connect() as conn:
+        rewritten, result = queries.run(
+            conn, sql, limit=limit, timeout_ms=timeout_ms, explain=explain
+        )
+    if explain:
+        click.echo(rewritten)
+        click.echo("\n".join(str(row[0]) for row in result.rows))
+        return
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {c: _plain(v) for c, v in zip(result.columns, row, strict=True)}
+                    for row in result.rows
+                ],
+                indent=2,
+            )
+        )
+    elif as_csv:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(result.columns)
+        writer.writerows([[_cell(v) for v in row] for row in result.rows])
+        click.echo(out.getvalue(), nl=False)
+    else:
+        click.echo(table(result.columns, result.rows))
+        click.echo(f"({len(result.rows)} row{'s' if len(result.rows) != 1 else ''})", err=True)
+    if result.truncated:
+        click.echo(f"pgstore: more rows than --limit {limit}; showing the first {limit}", err=True)
+
+
+@main.command()
+@click.argument("app", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--watch",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Refresh every SECONDS until interrupted.",
+)
+@pass_context
+def status(ctx: Context, app: str | None, as_json: bool, watch: float | None) -> None:
+    """Every handler's position, lag, queue depth, dead letters and last error, and the
+    read horizon with the oldest open transaction holding it back."""
+    from pgstore.app import load_domain
+
+    with reported_errors():
+        domain = load_domain(app) if app else None
+        while True:
+            with ctx.connect() as conn:
+                current = collect(conn, domain)
+            if watch:
+                click.clear()
+            if as_json:
+                click.echo(json.dumps(current.to_dict(), indent=2))
+            else:
+                click.echo(render_status(current))
+            if not watch:
+                return
+            time.sleep(watch)
+
+
+def render_status(current: Any) -> str:
+    columns = [
+        "handler",
+        "type",
+        "category",
+        "position",
+        "lag",
+        "lag_s",
+        "queue",
+        "dead",
+        "last_error",
+    ]
+    rows = [
+        (
+            h.handler,
+            h.subscription_type,
+            h.category,
+            h.position if h.started else "(not started)",
+            h.lag_events,
+            h.lag_seconds,
+            "" if h.queue_depth is None else h.queue_depth,
+            h.dead_letters,
+            (h.last_error or "").splitlines()[0][:60] if h.last_error else "",
+        )
+        for h in current.handlers
+    ]
+    horizon = current.horizon
+    lines = [table(columns, rows) if rows else "(no handlers have run yet)", ""]
+    lines.append(f"read horizon: global position {horizon.global_position}")
+    if horizon.oldest_transaction_pid is None:
+        lines.append("oldest open transaction: none holds the horizon back")
+    else:
+        lines.append(
+            f"oldest open transaction: pid {horizon.oldest_transaction_pid}, open "
+            f"{horizon.oldest_transaction_seconds}s ({horizon.oldest_transaction_state}): "
+            f"{(horizon.oldest_transaction_query or '').strip()[:100]}"
+        )
+        if (horizon.oldest_transaction_seconds or 0) > 5:
+            lines.append(
+                "  every subscriber waits for it: events after it are not delivered until it ends"
+            )
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("handler")
+@click.option("--from", "start", type=int, help="Global position to start again from.")
+@click.option(
+    "--from-time",
+    "since",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+    help="Start again from the first event at or after this time (UTC).",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--wait", is_flag=True, help="Show a progress bar until the handler catches up.")
+@pass_context
+def replay(
+    ctx: Context, handler: str, start: int | None, since: datetime | None, yes: bool, wait: bool
+) -> None:
+    """Rewind HANDLER (only that handler) so the dispatcher runs it again from a point."""
+    if (start is None) == (since is None):
+        raise click.UsageError("give exactly one of --from POSITION and --from-time TIME")
+    with reported_errors(), ctx.connect() as conn:
+        conn.autocommit = True
+        record = find_handler(conn, handler)
+        where = (
+            f"global position {start}"
+            if start is not None
+            else f"the first event at or after {since}"
+        )
+        if not yes:
+            click.confirm(
+                f"Rewind {record.name} (now at {record.position}) to {where}? "
+                "Its effects will be applied again.",
+                abort=True,
+            )
+        from datetime import UTC
+
+        rewound, position = rewind(
+            conn,
+            record.name,
+            global_position=start,
+            since=since.replace(tzinfo=UTC) if since else None,
+        )
+        click.echo(f"{rewound.name}: position {rewound.position} -> {position}")
+        if wait:
+            follow(conn, rewound.name)
+
+
+def follow(conn: Any, handler: str) -> None:
+    """A progress bar of the handler's backlog shrinking to zero."""
+
+    def lag() -> int:
+        row = conn.execute(
+            "SELECT lag_events FROM pgstore.handlers WHERE handler = %s", (handler,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    total = lag()
+    with click.progressbar(length=total, label=f"{handler} catching up") as bar:
+        done = 0
+        while done < total:
+            remaining = lag()
+            bar.update(max(0, total - remaining - done))
+            done = max(done, total - remaining)
+            time.sleep(0.2)

@@ -1,0 +1,45 @@
+-- One row per handler the dispatcher has run: where it is, how far behind (in events
+-- and in seconds), its queue depth (stream subscriptions), dead letters, last error.
+--
+-- lag_events counts the category's messages at or after the handler's position that
+-- readers may see (below the global position horizon); for a stream handler it adds
+-- the messages waiting in its queue. lag_seconds is the age of the oldest of those.
+CREATE OR REPLACE VIEW pgstore.handlers AS
+SELECT
+  p.handler,
+  CASE WHEN s.handler IS NULL THEN 'event_store' ELSE 'stream' END AS subscription_type,
+  p.category,
+  p.position,
+  backlog.events + coalesce(queue.depth, 0) AS lag_events,
+  coalesce(
+    extract(epoch FROM now() - least(backlog.oldest, queue.oldest)),
+    0
+  )::double precision AS lag_seconds,
+  queue.depth AS queue_depth,
+  s.queue,
+  CASE
+    WHEN s.handler IS NULL THEN
+      (SELECT count(*) FROM pgstore.dead_letters d WHERE d.handler = p.handler)
+    ELSE
+      (SELECT dq.depth FROM pgstore.queue_depth(s.dead_letter_queue) dq)
+  END AS dead_letters,
+  failure.last_error,
+  failure.last_failed_at,
+  p.updated_at
+FROM pgstore.handler_positions p
+LEFT JOIN pgstore.stream_subscriptions s ON s.handler = p.handler
+CROSS JOIN LATERAL (
+  SELECT count(*) AS events, min(m.time) AS oldest
+    FROM pgstore.messages m
+   WHERE m.category = p.category
+     AND m.global_position >= p.position
+     AND m.global_position < pgstore.global_position_horizon()
+) backlog
+LEFT JOIN LATERAL pgstore.queue_depth(s.queue) queue ON s.handler IS NOT NULL
+LEFT JOIN LATERAL (
+  SELECT f.last_error, f.last_failed_at
+    FROM pgstore.handler_failures f
+   WHERE f.handler = p.handler
+   ORDER BY f.last_failed_at DESC
+   LIMIT 1
+) failure ON true;
