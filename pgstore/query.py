@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, SqlglotError
 
 from pgstore.errors import PgstoreError
 from pgstore.messages import category as category_of
@@ -103,9 +103,10 @@ def rewrite(text: str, *, limit: int | None = None) -> str:
     try:
         statements = [s for s in sqlglot.parse(text, read="postgres") if s is not None]
     except ParseError as error:
-        raise QueryRefused(
-            f"Could not parse the query: {error.errors[0]['description']}"
-        ) from error
+        description = error.errors[0]["description"] if error.errors else str(error)
+        raise QueryRefused(f"Could not parse the query: {description}") from error
+    except SqlglotError as error:  # the tokenizer's errors, e.g. an unclosed quote
+        raise QueryRefused(f"Could not parse the query: {error}") from error
     if len(statements) != 1:
         raise QueryRefused(f"Give exactly one statement, not {len(statements)}")
     tree: Any = statements[0]

@@ -103,3 +103,30 @@ def test_queues_are_created_listed_and_dropped_explicitly(
     assert dropped.returncode == 0, dropped.stderr
     assert conn.execute("SELECT count(*) FROM pgstore.stream_subscriptions").fetchone() == (0,)
     assert pgstore(dsn, "queues", "list").stdout.strip() == "(no stream subscriptions)"
+
+
+def test_query_status_and_replay_from_the_command_line(
+    dsn: str, conn: psycopg.Connection[Any]
+) -> None:
+    with EventStore.connect(dsn) as store:
+        store.append("task-1", NewMessage("failing.Ran.v1", {"n": 1}))
+    assert pgstore(dsn, "dispatch", "tests.apps.failing", "--once").returncode == 0
+
+    queried = pgstore(dsn, "query", "SELECT stream_name, data.n FROM category('task')", "--json")
+    assert queried.returncode == 0, queried.stderr
+    assert json.loads(queried.stdout) == [{"stream_name": "task-1", "n": "1"}]
+    refused = pgstore(dsn, "query", "DELETE FROM pgstore.messages")
+    assert refused.returncode == 3 and "Only SELECT queries are allowed" in refused.stderr
+
+    status = pgstore(dsn, "status", "tests.apps.failing", "--json")
+    assert status.returncode == 0, status.stderr
+    handlers = {h["handler"]: h for h in json.loads(status.stdout)["handlers"]}
+    assert handlers["failing.Picky"]["lag_events"] == 0
+    assert handlers["failing.PickyQueue"]["subscription_type"] == "stream"
+    assert "read horizon" in pgstore(dsn, "status").stdout
+
+    replayed = pgstore(dsn, "replay", "Picky", "--from", "0", "--yes")
+    assert replayed.returncode == 0, replayed.stderr
+    assert pgstore(dsn, "dispatch", "tests.apps.failing", "--once").returncode == 0
+    assert (done(conn, "Picky"), done(conn, "PickyQueue")) == (2, 1)
+    assert pgstore(dsn, "replay", "Picky").returncode == 2  # neither --from nor --from-time
