@@ -181,17 +181,29 @@ def test_sigkill_at_random_moments_never_doubles_or_loses_effects(
 def test_three_workers_share_a_stream_handler_in_stream_order(dsn: str) -> None:
     assert run(dsn, "pgstore", "migrate").returncode == 0
     jobs, steps = 12, 15
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pgstore",
+            "dispatch",
+            "tests.apps.ordering",
+            "--workers",
+            "3",
+            "-v",
+        ],
+        cwd=ROOT,
+        env=environment(dsn, ORDERING_HANDLER_SECONDS="0.01"),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        registered = "SELECT count(*) FROM pgstore.stream_subscriptions"
+        wait_until(lambda: conn.execute(registered).fetchone() == (1,), timeout=60)
     with EventStore.connect(dsn) as store:
         for step in range(steps):  # interleaved across jobs, as real traffic is
             for job in range(jobs):
                 store.append(f"job-{job}", NewMessage("ordering.Step.v1", {"n": step}))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pgstore", "dispatch", "tests.apps.ordering", "--workers", "3"],
-        cwd=ROOT,
-        env=environment(dsn),
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 from pgstore import AggregateRoot, Domain, Event, handle
 
 domain = Domain(
@@ -43,4 +46,5 @@ class CheckOrder:
             progress.out_of_order += 1
         progress.next = event.n + 1
         progress.done += 1
+        time.sleep(float(os.environ.get("ORDERING_HANDLER_SECONDS", "0")))
         repository.add(progress)
