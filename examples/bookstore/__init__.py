@@ -46,6 +46,17 @@ class Inventory(AggregateRoot):
     book_id: str
     in_stock: int
 
+    def reduce(self, quantity: int) -> None:
+        self.in_stock -= quantity
+        self.raise_(StockReduced(book_id=self.book_id, quantity=quantity, in_stock=self.in_stock))
+
+
+@domain.event(part_of=Inventory)
+class StockReduced(Event):
+    book_id: str
+    quantity: int
+    in_stock: int
+
 
 @domain.event_handler(part_of=Inventory, stream_category="order")
 class ManageInventory:
@@ -55,5 +66,5 @@ class ManageInventory:
     def reduce_stock_level(self, event: OrderShipped) -> None:
         repository = domain.repository_for(Inventory)
         product = repository.find_by(book_id=event.book_id)
-        product.in_stock -= event.quantity
+        product.reduce(event.quantity)  # raises StockReduced, caused by OrderShipped
         repository.add(product)
