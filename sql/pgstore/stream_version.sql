@@ -7,8 +7,5 @@ LANGUAGE sql
 STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT max(m.position)
-    FROM pgstore.messages m
-   WHERE m.category = pgstore.category(stream_version.stream_name)
-     AND m.stream_name = stream_version.stream_name
+  SELECT h.version FROM pgstore.stream_heads h WHERE h.stream_name = stream_version.stream_name
 $$;

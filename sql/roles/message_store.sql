@@ -12,4 +12,5 @@ $$;
 GRANT USAGE ON SCHEMA message_store, pgstore TO message_store;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA message_store, pgstore TO message_store;
 GRANT SELECT ON message_store.messages TO message_store;
-GRANT SELECT, INSERT ON pgstore.messages, pgstore.message_ids TO message_store;
+-- Reads run as the caller; appends run as pgstore's owner (SECURITY DEFINER).
+GRANT SELECT ON pgstore.messages, pgstore.message_ids, pgstore.stream_heads TO message_store;
