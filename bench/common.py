@@ -72,7 +72,7 @@ def latency_summary(samples_ms: list[float]) -> dict[str, float]:
 def run_clients(worker: Callable[..., int], clients: int, seconds: float, *args: Any) -> float:
     """Run `worker(stop_at, index, *args)` in `clients` processes; return operations/s."""
     context = multiprocessing.get_context("spawn")
-    start_at = time.time() + 1.5 + 0.05 * clients  # every process connected before the clock starts
+    start_at = time.time() + 1.0 + 0.05 * clients  # every process connected before the clock starts
     with context.Pool(clients) as pool:
         counts = pool.starmap(
             _timed, [(worker, start_at, start_at + seconds, i, *args) for i in range(clients)]

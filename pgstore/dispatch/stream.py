@@ -141,6 +141,7 @@ class StreamSubscription:
                 ).fetchall()
             )
             blocked: set[str] = set()  # streams with a failed message earlier in this batch
+            done: list[int] = []  # queue messages to delete: handled, skipped or dead
             for msg_id, read_ct, body in sorted(rows, key=lambda row: int(row[0])):
                 if locked.get(msg_id) != read_ct:
                     continue  # handled by another worker meanwhile, or read again since
@@ -160,7 +161,9 @@ class StreamSubscription:
                     self.not_before = time.monotonic() + self.config.retry_delay_seconds
                 else:
                     handled += outcome is Outcome.HANDLED
-                    conn.execute("SELECT pgmq.delete(%s, %s::bigint)", (self.queue, msg_id))
+                    done.append(msg_id)
+            if done:  # one statement for the batch, still in the handlers' transaction
+                conn.execute("SELECT pgmq.delete(%s, %s::bigint[])", (self.queue, done))
         if handled:
             logger.info("%s: %d handled from queue %s", self.spec.name, handled, self.queue)
         return len(rows)

@@ -1,0 +1,185 @@
+"""Dispatch throughput against a hand-written loop, and append-to-handler latency.
+
+python bench/dispatch.py [--quick]
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import psycopg
+from common import Report, arguments, latency_summary, scratch_database, server_version
+from psycopg.types.json import Jsonb
+
+from pgstore import AggregateRoot, Domain, Event, handle
+from pgstore.dispatch import Dispatcher
+from pgstore.messages import NewMessage
+from pgstore.store import EventStore
+
+ACCOUNTS = 50
+TICK = 100
+
+
+def build(conninfo: str, subscription_type: str, latencies: list[float] | None = None) -> Domain:
+    domain = Domain(
+        "bench",
+        dsn=conninfo,
+        config={"subscription": {"subscription_type": subscription_type, "messages_per_tick": TICK,
+                                 "blocking_timeout_ms": 5000}},
+    )  # fmt: skip
+
+    @domain.aggregate(stream_category="acct")
+    class Account(AggregateRoot):
+        count: int = 0
+        total: int = 0
+
+    @domain.event(part_of=Account)
+    class Deposited(Event):
+        amount: int
+        sent_at: float = 0.0
+
+    @domain.aggregate
+    class Balance(AggregateRoot):
+        count: int = 0
+        total: int = 0
+
+    @domain.event_handler(part_of=Balance, stream_category="acct")
+    class Balances:
+        @handle(Deposited)
+        def deposited(self, event: Deposited) -> None:
+            if latencies is not None:
+                latencies.append((time.time() - event.sent_at) * 1000)
+            repository = domain.repository_for(Balance)
+            balance = repository.get(event._message.stream_name)  # type: ignore[attr-defined]
+            balance.count += 1
+            balance.total += event.amount
+            repository.add(balance)
+
+    return domain
+
+
+def prepare(conninfo: str, events: int) -> None:
+    """Balances to update, and `events` deposits spread over the accounts."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        # A clean slate for each measurement (the benchmark's own scratch database).
+        conn.execute("TRUNCATE pgstore.aggregates, pgstore.handler_positions, pgstore.messages,"
+                     " pgstore.message_ids, pgstore.stream_heads, pgstore.stream_subscriptions")
+        for (queue,) in conn.execute("SELECT queue_name FROM pgmq.list_queues()").fetchall():
+            conn.execute("SELECT pgmq.drop_queue(%s)", (queue,))
+        for account in range(ACCOUNTS):
+            conn.execute(
+                "INSERT INTO pgstore.aggregates (category, id, version, data) VALUES ('balance', %s, 0, %s)",
+                (f"acct-{account}", Jsonb({"id": f"acct-{account}", "count": 0, "total": 0})),
+            )
+    with EventStore.connect(conninfo) as store:
+        per_account = events // ACCOUNTS
+        for account in range(ACCOUNTS if per_account else 0):
+            store.append(f"acct-{account}", [
+                NewMessage("bench.Deposited.v1", {"amount": 1, "sent_at": 0.0}) for _ in range(per_account)
+            ])  # fmt: skip
+
+
+def hand_written_loop(conninfo: str) -> int:
+    """The same reads and writes with no framework: read a batch, load and update one
+    aggregate per event, move a position, commit."""
+    handled = 0
+    position = 0
+    with psycopg.connect(conninfo) as conn:
+        while True:
+            rows = conn.execute(
+                "SELECT global_position, stream_name, data FROM pgstore.messages"
+                " WHERE category = 'acct' AND global_position >= %s ORDER BY global_position LIMIT %s",
+                (position, TICK),
+            ).fetchall()
+            if not rows:
+                conn.commit()
+                return handled
+            for global_position, stream_name, data in rows:
+                version, state = conn.execute(
+                    "SELECT version, data FROM pgstore.aggregates WHERE category = 'balance' AND id = %s",
+                    (stream_name,),
+                ).fetchone() or (0, {})
+                state["count"] += 1
+                state["total"] += data["amount"]
+                conn.execute(
+                    "UPDATE pgstore.aggregates SET data = %s, version = version + 1"
+                    " WHERE category = 'balance' AND id = %s AND version = %s",
+                    (Jsonb(state), stream_name, version),
+                )
+                position = global_position + 1
+                handled += 1
+            conn.execute(
+                "INSERT INTO pgstore.handler_positions (handler, category, position) VALUES ('loop', 'acct', %s)"
+                " ON CONFLICT (handler) DO UPDATE SET position = excluded.position",
+                (position,),
+            )
+            conn.commit()
+
+
+def throughput(conninfo: str, events: int, subscription_type: str | None) -> float:
+    prepare(conninfo, events)
+    started = time.perf_counter()
+    if subscription_type is None:
+        handled = hand_written_loop(conninfo)
+    else:
+        domain = build(conninfo, subscription_type)
+        Dispatcher(domain, once=True).run()
+        domain.close()
+        handled = events
+    elapsed = time.perf_counter() - started
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute("SELECT sum((data->>'count')::int) FROM pgstore.aggregates WHERE category = 'balance'").fetchone()
+        assert row is not None and row[0] == events == handled, (row, events, handled)
+    return events / elapsed
+
+
+def latency(conninfo: str, subscription_type: str, rate: float, seconds: float) -> dict[str, Any]:
+    prepare(conninfo, 0)
+    latencies: list[float] = []
+    domain = build(conninfo, subscription_type, latencies)
+    dispatcher = Dispatcher(domain)
+    worker = threading.Thread(target=dispatcher.run)
+    worker.start()
+    sent = 0
+    with EventStore.connect(conninfo) as store:
+        time.sleep(1.0)  # let the dispatcher start and catch up before the clock starts
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            store.append(f"acct-{sent % ACCOUNTS}",
+                         NewMessage("bench.Deposited.v1", {"amount": 1, "sent_at": time.time()}))  # fmt: skip
+            sent += 1
+            time.sleep(max(0.0, started + sent / rate - time.perf_counter()))
+        deadline = time.monotonic() + 30
+        while len(latencies) < sent and time.monotonic() < deadline:
+            time.sleep(0.01)
+    dispatcher.stopping.set()
+    worker.join(30)
+    domain.close()
+    return latency_summary(latencies) | {"sent": sent}
+
+
+def main() -> None:
+    args = arguments(__doc__ or "")
+    events = 2000 if args.quick else 10_000
+    report = Report("dispatch", args.quick)
+    with scratch_database(args.dsn, "dispatch") as conninfo:
+        report.notes.append(f"PostgreSQL {server_version(conninfo)}; {events} events over {ACCOUNTS} "
+                            f"streams; handler loads and saves one aggregate per event; "
+                            f"messages_per_tick {TICK}")  # fmt: skip
+        baseline = throughput(conninfo, events, None)
+        for kind in ("event_store", "stream"):
+            measured = throughput(conninfo, events, kind)
+            report.add(test="throughput", subscription_type=kind, loop_per_s=round(baseline),
+                       pgstore_per_s=round(measured), ratio=round(measured / baseline, 2))  # fmt: skip
+        rate, seconds = (100.0, 4.0) if args.quick else (200.0, 15.0)
+        for kind in ("event_store", "stream"):
+            summary = latency(conninfo, kind, rate, seconds)
+            report.add(test=f"latency at {rate:.0f}/s", subscription_type=kind,
+                       p50_ms=summary["p50_ms"], p99_ms=summary["p99_ms"], events=summary["sent"])  # fmt: skip
+    report.finish(args.output)
+
+
+if __name__ == "__main__":
+    main()
