@@ -6,7 +6,6 @@ python bench/append.py [--quick]
 from __future__ import annotations
 
 import multiprocessing
-import random
 import time
 import uuid
 from typing import Any
@@ -44,9 +43,7 @@ APPEND = (
     "SELECT position FROM pgstore.append_messages(%s, ARRAY[%s]::uuid[], ARRAY[%s]::text[],"
     " ARRAY[%s]::jsonb[], ARRAY[%s]::jsonb[])"
 )
-APPEND_BATCH = (
-    "SELECT count(*) FROM pgstore.append_messages(%s, %s::uuid[], %s::text[], %s::jsonb[], %s::jsonb[])"
-)
+APPEND_BATCH = "SELECT count(*) FROM pgstore.append_messages(%s, %s::uuid[], %s::text[], %s::jsonb[], %s::jsonb[])"
 DATA = {"book_id": "1", "quantity": 10, "total_amount": 100, "note": "x" * 100}
 META = {"correlation_id": "c", "causation_id": None, "schema_version": 1}
 
@@ -56,7 +53,9 @@ def stream_for(index: int, counter: int, categories: int) -> str:
     return f"{category}-{index}-{counter % 50}"
 
 
-def append_worker(start_at: float, stop_at: float, index: int, conninfo: str, kind: str, categories: int) -> int:
+def append_worker(
+    start_at: float, stop_at: float, index: int, conninfo: str, kind: str, categories: int
+) -> int:
     count = 0
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.prepare_threshold = 0
@@ -66,9 +65,20 @@ def append_worker(start_at: float, stop_at: float, index: int, conninfo: str, ki
             if kind in ("plain", "indexed"):
                 position = index * 10_000_000 + count  # unique per client, like a real position
                 conn.execute(
-                    PLAIN_INSERT if kind == "plain" else PLAIN_INSERT.replace("bench_plain", "bench_indexed"),
-                    (position, position, stream, stream.split("-")[0], "Happened", Jsonb(DATA),
-                     Jsonb(META), uuid.uuid4(), 0),
+                    PLAIN_INSERT
+                    if kind == "plain"
+                    else PLAIN_INSERT.replace("bench_plain", "bench_indexed"),
+                    (
+                        position,
+                        position,
+                        stream,
+                        stream.split("-")[0],
+                        "Happened",
+                        Jsonb(DATA),
+                        Jsonb(META),
+                        uuid.uuid4(),
+                        0,
+                    ),
                 )
             else:
                 conn.execute(APPEND, (stream, uuid.uuid4(), "Happened", Jsonb(DATA), Jsonb(META)))
@@ -76,7 +86,9 @@ def append_worker(start_at: float, stop_at: float, index: int, conninfo: str, ki
     return count
 
 
-def batch_worker(start_at: float, stop_at: float, index: int, conninfo: str, kind: str, size: int) -> int:
+def batch_worker(
+    start_at: float, stop_at: float, index: int, conninfo: str, kind: str, size: int
+) -> int:
     count = 0
     values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * size)
     plain_batch = (
@@ -92,11 +104,23 @@ def batch_worker(start_at: float, stop_at: float, index: int, conninfo: str, kin
             if kind == "plain":
                 params: list[Any] = []
                 for n, message_id in enumerate(ids):
-                    params += [n, n, stream, "batch", "Happened", Jsonb(DATA), Jsonb(META), message_id, 0]
+                    params += [
+                        n,
+                        n,
+                        stream,
+                        "batch",
+                        "Happened",
+                        Jsonb(DATA),
+                        Jsonb(META),
+                        message_id,
+                        0,
+                    ]
                 conn.execute(plain_batch.encode(), params)
             else:
-                conn.execute(APPEND_BATCH, (stream, ids, ["Happened"] * size,
-                                            [Jsonb(DATA)] * size, [Jsonb(META)] * size))
+                conn.execute(
+                    APPEND_BATCH,
+                    (stream, ids, ["Happened"] * size, [Jsonb(DATA)] * size, [Jsonb(META)] * size),
+                )
             count += size
     return count
 
@@ -117,9 +141,13 @@ def measure(report: Report, conninfo: str, clients: int, categories: int, second
     indexed = run_clients(append_worker, clients, seconds, conninfo, "indexed", categories)
     appended = run_clients(append_worker, clients, seconds, conninfo, "pgstore", categories)
     report.add(
-        test="single append", clients=clients, categories="one" if categories == 1 else "many",
-        bare_insert_per_s=round(bare), indexed_insert_per_s=round(indexed),
-        pgstore_per_s=round(appended), ratio_bare=round(appended / bare, 2),
+        test="single append",
+        clients=clients,
+        categories="one" if categories == 1 else "many",
+        bare_insert_per_s=round(bare),
+        indexed_insert_per_s=round(indexed),
+        pgstore_per_s=round(appended),
+        ratio_bare=round(appended / bare, 2),
         ratio_indexed=round(appended / indexed, 2),
     )
 
@@ -133,26 +161,35 @@ def main() -> None:
             conn.execute(PLAIN_TABLE)
         report.notes.append(f"PostgreSQL {server_version(conninfo)}, {seconds}s per measurement")
         stop = multiprocessing.get_context("spawn").Event()
-        watcher = multiprocessing.get_context("spawn").Process(target=listener, args=(conninfo, stop))
+        watcher = multiprocessing.get_context("spawn").Process(
+            target=listener, args=(conninfo, stop)
+        )
         watcher.start()
         try:
-            shapes = [(1, 1), (4, 1), (16, 1), (16, 100)] if args.quick else [
-                (c, k) for c in (1, 4, 16) for k in (1, 100)
-            ]
+            shapes = (
+                [(1, 1), (4, 1), (16, 1), (16, 100)]
+                if args.quick
+                else [(c, k) for c in (1, 4, 16) for k in (1, 100)]
+            )
             for clients, categories in shapes:
                 measure(report, conninfo, clients, categories, seconds)
             for clients in (1,) if args.quick else (1, 4):
                 baseline = run_clients(batch_worker, clients, seconds, conninfo, "plain", 100)
                 appended = run_clients(batch_worker, clients, seconds, conninfo, "pgstore", 100)
                 report.add(
-                    test="batch of 100", clients=clients, categories="one",
-                    bare_insert_per_s=round(baseline), pgstore_per_s=round(appended),
+                    test="batch of 100",
+                    clients=clients,
+                    categories="one",
+                    bare_insert_per_s=round(baseline),
+                    pgstore_per_s=round(appended),
                     ratio_bare=round(appended / baseline, 2),
                 )
         finally:
             stop.set()
             watcher.join(10)
-    report.notes.append("a LISTEN connection drained NOTIFYs throughout (the dispatcher's wake-up path)")
+    report.notes.append(
+        "a LISTEN connection drained NOTIFYs throughout (the dispatcher's wake-up path)"
+    )
     report.finish(args.output)
 
 

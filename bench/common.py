@@ -21,8 +21,8 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pgstore import connection  # noqa: E402
-from pgstore.migrate import migrate  # noqa: E402
+from pgstore import connection
+from pgstore.migrate import migrate
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -41,7 +41,9 @@ def scratch_database(dsn: str | None, name: str) -> Iterator[str]:
     server = connection.resolve(dsn).conninfo
     dbname = f"pgstore_bench_{name}"
     with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
+        )
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
     conninfo = psycopg.conninfo.make_conninfo(server, dbname=dbname)
     try:
@@ -80,7 +82,9 @@ def run_clients(worker: Callable[..., int], clients: int, seconds: float, *args:
     return sum(counts) / seconds
 
 
-def _timed(worker: Callable[..., int], start_at: float, stop_at: float, index: int, *args: Any) -> int:
+def _timed(
+    worker: Callable[..., int], start_at: float, stop_at: float, index: int, *args: Any
+) -> int:
     return worker(start_at, stop_at, index, *args)
 
 

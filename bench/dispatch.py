@@ -64,8 +64,10 @@ def prepare(conninfo: str, events: int) -> None:
     """Balances to update, and `events` deposits spread over the accounts."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
         # A clean slate for each measurement (the benchmark's own scratch database).
-        conn.execute("TRUNCATE pgstore.aggregates, pgstore.handler_positions, pgstore.messages,"
-                     " pgstore.message_ids, pgstore.stream_heads, pgstore.stream_subscriptions")
+        conn.execute(
+            "TRUNCATE pgstore.aggregates, pgstore.handler_positions, pgstore.messages,"
+            " pgstore.message_ids, pgstore.stream_heads, pgstore.stream_subscriptions"
+        )
         for (queue,) in conn.execute("SELECT queue_name FROM pgmq.list_queues()").fetchall():
             conn.execute("SELECT pgmq.drop_queue(%s)", (queue,))
         for account in range(ACCOUNTS):
@@ -130,7 +132,9 @@ def throughput(conninfo: str, events: int, subscription_type: str | None) -> flo
         handled = events
     elapsed = time.perf_counter() - started
     with psycopg.connect(conninfo) as conn:
-        row = conn.execute("SELECT sum((data->>'count')::int) FROM pgstore.aggregates WHERE category = 'balance'").fetchone()
+        row = conn.execute(
+            "SELECT sum((data->>'count')::int) FROM pgstore.aggregates WHERE category = 'balance'"
+        ).fetchone()
         assert row is not None and row[0] == events == handled, (row, events, handled)
     return events / elapsed
 

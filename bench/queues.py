@@ -32,8 +32,12 @@ def raw_pgmq(conninfo: str, messages: int) -> float:
         received = 0
         while received < messages:
             with conn.transaction():
-                rows = conn.execute("SELECT msg_id FROM pgmq.read('bench_raw', 30, %s)", (BATCH,)).fetchall()
-                conn.execute("SELECT pgmq.delete('bench_raw', %s::bigint[])", ([r[0] for r in rows],))
+                rows = conn.execute(
+                    "SELECT msg_id FROM pgmq.read('bench_raw', 30, %s)", (BATCH,)
+                ).fetchall()
+                conn.execute(
+                    "SELECT pgmq.delete('bench_raw', %s::bigint[])", ([r[0] for r in rows],)
+                )
             received += len(rows)
         return messages / (time.perf_counter() - started)
 
@@ -68,7 +72,9 @@ def main() -> None:
     messages = 5000 if args.quick else 50_000
     report = Report("queues", args.quick)
     with scratch_database(args.dsn, "queues") as conninfo:
-        report.notes.append(f"PostgreSQL {server_version(conninfo)}; {messages} messages, batches of {BATCH}")
+        report.notes.append(
+            f"PostgreSQL {server_version(conninfo)}; {messages} messages, batches of {BATCH}"
+        )
         raw = raw_pgmq(conninfo, messages)
         ours = pgstore_queue(conninfo, messages)
         report.add(test="deliver and delete", raw_pgmq_per_s=round(raw), pgstore_per_s=round(ours),

@@ -91,13 +91,17 @@ def main() -> None:
         at_small = measure(conninfo, small, samples)
         started = time.perf_counter()
         load(conninfo, small, large)
-        report.notes.append(f"loaded {large - small} more events in {time.perf_counter() - started:.1f}s")
+        report.notes.append(
+            f"loaded {large - small} more events in {time.perf_counter() - started:.1f}s"
+        )
         at_large = measure(conninfo, large, samples)
     for name in at_small:
         report.add(
             read=name,
-            p50_ms_10k=at_small[name]["p50_ms"], p99_ms_10k=at_small[name]["p99_ms"],
-            p50_ms_1m=at_large[name]["p50_ms"], p99_ms_1m=at_large[name]["p99_ms"],
+            p50_ms_10k=at_small[name]["p50_ms"],
+            p99_ms_10k=at_small[name]["p99_ms"],
+            p50_ms_1m=at_large[name]["p50_ms"],
+            p99_ms_1m=at_large[name]["p99_ms"],
             growth_p50=round(at_large[name]["p50_ms"] / at_small[name]["p50_ms"], 2),
             growth_p99=round(at_large[name]["p99_ms"] / at_small[name]["p99_ms"], 2),
         )

@@ -68,17 +68,20 @@ class EventStoreSubscription:
                 self.spec.stream_category, position, self.config.messages_per_tick, conn=conn
             )
             handled = 0
-            for message in messages:
-                if self.retrying:
-                    break
-                outcome = self.processor.process(conn, message)
-                if outcome is Outcome.RETRY:
-                    # Commit what came before and the attempt count; retry after the delay.
-                    self.retrying = True
-                    self.not_before = time.monotonic() + self.config.retry_delay_seconds
-                    break
-                handled += outcome is Outcome.HANDLED
-                position = message.global_position + 1
+            if not self.retrying:
+
+                def advance(index: int, outcome: Outcome) -> bool:
+                    nonlocal handled, position
+                    if outcome is Outcome.RETRY:
+                        # Commit what came before and the attempt count; retry later.
+                        self.retrying = True
+                        self.not_before = time.monotonic() + self.config.retry_delay_seconds
+                        return True
+                    handled += outcome is Outcome.HANDLED
+                    position = messages[index].global_position + 1
+                    return False
+
+                self.processor.process_batch(conn, messages, on_outcome=advance)
             if position > start:
                 advanced = conn.execute(
                     QUERIES["position_advance"], {"handler": self.spec.name, "position": position}

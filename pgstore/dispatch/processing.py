@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import logging
 import traceback
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -33,6 +34,10 @@ class Outcome(enum.Enum):
 
 class Undeliverable(Exception):
     """The message cannot become an event of this domain; retrying will not help."""
+
+
+class _RollBack(Exception):
+    """Leaves the batch savepoint, rolling it back."""
 
 
 class MessageProcessor:
@@ -90,6 +95,85 @@ class MessageProcessor:
             )
             self._failed.discard(str(message.id))
         return Outcome.HANDLED
+
+    def process_batch(
+        self,
+        conn: psycopg.Connection[Any],
+        messages: list[Message],
+        *,
+        attempts: list[int | None] | None = None,
+        skip: Callable[[int], bool] = lambda _: False,
+        on_outcome: Callable[[int, Outcome], bool],
+    ) -> None:
+        """Run the handler on each message in order, inside the caller's transaction.
+
+        A savepoint per message costs two round trips, so while every message
+        succeeds one savepoint covers the rest of the batch. When one fails, that
+        savepoint is rolled back, the messages before it run again each in its own
+        savepoint (their effects were undone with it), and the failure is counted
+        without running the failed message a second time. `on_outcome(index, outcome)`
+        hears every outcome in order and returns True to stop the batch; `skip(index)`
+        leaves a message out (reported as nothing).
+        """
+        attempts = attempts or [None] * len(messages)
+        start = 0
+        while start < len(messages):
+            handled: list[tuple[int, Outcome]] = []
+            failure: tuple[int, Exception] | None = None
+            try:
+                with conn.transaction():
+                    for index in range(start, len(messages)):
+                        message = messages[index]
+                        if skip(index):
+                            continue
+                        if not self.wants(message):
+                            handled.append((index, Outcome.SKIPPED))
+                            continue
+                        try:
+                            with unit_of_work.joined(unit_of_work.UnitOfWork(conn, message)):
+                                self._call(message)
+                        except Exception as caught:
+                            if isinstance(caught, psycopg.OperationalError) or conn.broken:
+                                raise
+                            failure = (index, caught)
+                            raise _RollBack from caught
+                        handled.append((index, Outcome.HANDLED))
+            except _RollBack:
+                pass
+            if failure is None:
+                for index, outcome in handled:
+                    if self._report(conn, messages[index], outcome, on_outcome, index):
+                        return
+                return
+            failed, failed_with = failure
+            for index in range(start, failed):  # undone with the savepoint: again, one by one
+                if skip(index):
+                    continue
+                outcome = self.process(conn, messages[index], attempt=attempts[index])
+                if on_outcome(index, outcome):
+                    return
+            outcome = self.fail(
+                conn, messages[failed], failed_with, attempt=attempts[failed],
+                final=isinstance(failed_with, Undeliverable),
+            )  # fmt: skip
+            if on_outcome(failed, outcome):
+                return
+            start = failed + 1
+
+    def _report(
+        self,
+        conn: psycopg.Connection[Any],
+        message: Message,
+        outcome: Outcome,
+        on_outcome: Callable[[int, Outcome], bool],
+        index: int,
+    ) -> bool:
+        if outcome is Outcome.HANDLED and str(message.id) in self._failed:
+            conn.execute(
+                QUERIES["failure_clear"], {"handler": self.spec.name, "message_id": message.id}
+            )
+            self._failed.discard(str(message.id))
+        return on_outcome(index, outcome)
 
     def _call(self, message: Message) -> None:
         event_class = self.spec.event_classes.get(message.type) or self.domain.events.get(

@@ -142,17 +142,32 @@ class StreamSubscription:
             )
             blocked: set[str] = set()  # streams with a failed message earlier in this batch
             done: list[int] = []  # queue messages to delete: handled, skipped or dead
-            for msg_id, read_ct, body in sorted(rows, key=lambda row: int(row[0])):
-                if locked.get(msg_id) != read_ct:
-                    continue  # handled by another worker meanwhile, or read again since
-                stream_name = str(body.get("stream_name", ""))
-                if stream_name in blocked:
+            batch = [
+                row
+                for row in sorted(rows, key=lambda row: int(row[0]))
+                if locked.get(row[0]) == row[1]  # else handled elsewhere, or read again since
+            ]
+            readable: list[tuple[int, int, Message]] = []
+            for msg_id, read_ct, body in batch:
+                message = self._readable(conn, body, read_ct)
+                if message is None:
+                    done.append(msg_id)  # unreadable: dead-lettered already
+                else:
+                    readable.append((msg_id, read_ct, message))
+
+            def held_back(index: int) -> bool:
+                msg_id, _, message = readable[index]
+                if message.stream_name in blocked:
                     # Keep the stream's order: release it to follow the failed one.
                     conn.execute("SELECT pgmq.set_vt(%s, %s::bigint, 0)", (self.queue, msg_id))
-                    continue
-                outcome = self._process(conn, body, read_ct)
+                    return True
+                return False
+
+            def settle(index: int, outcome: Outcome) -> bool:
+                nonlocal handled
+                msg_id, _, message = readable[index]
                 if outcome is Outcome.RETRY:
-                    blocked.add(stream_name)
+                    blocked.add(message.stream_name)
                     self.retrying = True
                     delay = int(self.config.retry_delay_seconds)
                     conn.execute(
@@ -162,25 +177,34 @@ class StreamSubscription:
                 else:
                     handled += outcome is Outcome.HANDLED
                     done.append(msg_id)
+                return False
+
+            self.processor.process_batch(
+                conn,
+                [message for _, _, message in readable],
+                attempts=[read_ct for _, read_ct, _ in readable],
+                skip=held_back,
+                on_outcome=settle,
+            )
             if done:  # one statement for the batch, still in the handlers' transaction
                 conn.execute("SELECT pgmq.delete(%s, %s::bigint[])", (self.queue, done))
         if handled:
             logger.info("%s: %d handled from queue %s", self.spec.name, handled, self.queue)
         return len(rows)
 
-    def _process(
+    def _readable(
         self, conn: psycopg.Connection[Any], body: dict[str, Any], read_ct: int
-    ) -> Outcome:
+    ) -> Message | None:
+        """The queued message, or None once one that cannot be read is dead-lettered."""
         try:
-            message = message_from_dict(body)
+            return message_from_dict(body)
         except (KeyError, ValueError, TypeError) as error:
             # Straight to the dead letters: no retry can make it readable.
-            placeholder = _placeholder(body)
             undeliverable = Undeliverable(f"cannot read queued message: {error!r}")
-            return self.processor.fail(
-                conn, placeholder, undeliverable, attempt=read_ct, final=True
+            self.processor.fail(
+                conn, _placeholder(body), undeliverable, attempt=read_ct, final=True
             )
-        return self.processor.process(conn, message, attempt=read_ct)
+            return None
 
 
 def _placeholder(body: dict[str, Any]) -> Message:
