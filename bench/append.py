@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 from common import Report, arguments, run_clients, scratch_database, server_version, wait_until
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 # Two baselines of the same row shape, no partitions and no functions: "bare" has
@@ -43,7 +44,10 @@ APPEND = (
     "SELECT position FROM pgstore.append_messages(%s, ARRAY[%s]::uuid[], ARRAY[%s]::text[],"
     " ARRAY[%s]::jsonb[], ARRAY[%s]::jsonb[])"
 )
-APPEND_BATCH = "SELECT count(*) FROM pgstore.append_messages(%s, %s::uuid[], %s::text[], %s::jsonb[], %s::jsonb[])"
+APPEND_BATCH = (
+    "SELECT count(*) FROM pgstore.append_messages("
+    "%s, %s::uuid[], %s::text[], %s::jsonb[], %s::jsonb[])"
+)
 DATA = {"book_id": "1", "quantity": 10, "total_amount": 100, "note": "x" * 100}
 META = {"correlation_id": "c", "causation_id": None, "schema_version": 1}
 
@@ -90,11 +94,11 @@ def batch_worker(
     start_at: float, stop_at: float, index: int, conninfo: str, kind: str, size: int
 ) -> int:
     count = 0
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * size)
-    plain_batch = (
+    row = sql.SQL("(%s, %s, %s, %s, %s, %s, %s, %s, %s)")
+    plain_batch = sql.SQL(
         "INSERT INTO bench_plain (global_position, position, stream_name, category, type, data,"
-        f" metadata, id, consumer_hash) VALUES {values}"
-    )
+        " metadata, id, consumer_hash) VALUES {}"
+    ).format(sql.SQL(", ").join([row] * size))
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.prepare_threshold = 0
         wait_until(start_at)
@@ -115,7 +119,7 @@ def batch_worker(
                         message_id,
                         0,
                     ]
-                conn.execute(plain_batch.encode(), params)
+                conn.execute(plain_batch, params)
             else:
                 conn.execute(
                     APPEND_BATCH,

@@ -26,9 +26,14 @@ def build(conninfo: str, subscription_type: str, latencies: list[float] | None =
     domain = Domain(
         "bench",
         dsn=conninfo,
-        config={"subscription": {"subscription_type": subscription_type, "messages_per_tick": TICK,
-                                 "blocking_timeout_ms": 5000}},
-    )  # fmt: skip
+        config={
+            "subscription": {
+                "subscription_type": subscription_type,
+                "messages_per_tick": TICK,
+                "blocking_timeout_ms": 5000,
+            }
+        },
+    )
 
     @domain.aggregate(stream_category="acct")
     class Account(AggregateRoot):
@@ -72,15 +77,20 @@ def prepare(conninfo: str, events: int) -> None:
             conn.execute("SELECT pgmq.drop_queue(%s)", (queue,))
         for account in range(ACCOUNTS):
             conn.execute(
-                "INSERT INTO pgstore.aggregates (category, id, version, data) VALUES ('balance', %s, 0, %s)",
+                "INSERT INTO pgstore.aggregates (category, id, version, data)"
+                " VALUES ('balance', %s, 0, %s)",
                 (f"acct-{account}", Jsonb({"id": f"acct-{account}", "count": 0, "total": 0})),
             )
     with EventStore.connect(conninfo) as store:
         per_account = events // ACCOUNTS
         for account in range(ACCOUNTS if per_account else 0):
-            store.append(f"acct-{account}", [
-                NewMessage("bench.Deposited.v1", {"amount": 1, "sent_at": 0.0}) for _ in range(per_account)
-            ])  # fmt: skip
+            store.append(
+                f"acct-{account}",
+                [
+                    NewMessage("bench.Deposited.v1", {"amount": 1, "sent_at": 0.0})
+                    for _ in range(per_account)
+                ],
+            )
 
 
 def hand_written_loop(conninfo: str) -> int:
@@ -92,7 +102,8 @@ def hand_written_loop(conninfo: str) -> int:
         while True:
             rows = conn.execute(
                 "SELECT global_position, stream_name, data FROM pgstore.messages"
-                " WHERE category = 'acct' AND global_position >= %s ORDER BY global_position LIMIT %s",
+                " WHERE category = 'acct' AND global_position >= %s"
+                " ORDER BY global_position LIMIT %s",
                 (position, TICK),
             ).fetchall()
             if not rows:
@@ -100,7 +111,8 @@ def hand_written_loop(conninfo: str) -> int:
                 return handled
             for global_position, stream_name, data in rows:
                 version, state = conn.execute(
-                    "SELECT version, data FROM pgstore.aggregates WHERE category = 'balance' AND id = %s",
+                    "SELECT version, data FROM pgstore.aggregates"
+                    " WHERE category = 'balance' AND id = %s",
                     (stream_name,),
                 ).fetchone() or (0, {})
                 state["count"] += 1
@@ -113,7 +125,8 @@ def hand_written_loop(conninfo: str) -> int:
                 position = global_position + 1
                 handled += 1
             conn.execute(
-                "INSERT INTO pgstore.handler_positions (handler, category, position) VALUES ('loop', 'acct', %s)"
+                "INSERT INTO pgstore.handler_positions (handler, category, position)"
+                " VALUES ('loop', 'acct', %s)"
                 " ON CONFLICT (handler) DO UPDATE SET position = excluded.position",
                 (position,),
             )
@@ -151,8 +164,10 @@ def latency(conninfo: str, subscription_type: str, rate: float, seconds: float) 
         time.sleep(1.0)  # let the dispatcher start and catch up before the clock starts
         started = time.perf_counter()
         while time.perf_counter() - started < seconds:
-            store.append(f"acct-{sent % ACCOUNTS}",
-                         NewMessage("bench.Deposited.v1", {"amount": 1, "sent_at": time.time()}))  # fmt: skip
+            store.append(
+                f"acct-{sent % ACCOUNTS}",
+                NewMessage("bench.Deposited.v1", {"amount": 1, "sent_at": time.time()}),
+            )
             sent += 1
             time.sleep(max(0.0, started + sent / rate - time.perf_counter()))
         deadline = time.monotonic() + 30
@@ -169,19 +184,31 @@ def main() -> None:
     events = 2000 if args.quick else 10_000
     report = Report("dispatch", args.quick)
     with scratch_database(args.dsn, "dispatch") as conninfo:
-        report.notes.append(f"PostgreSQL {server_version(conninfo)}; {events} events over {ACCOUNTS} "
-                            f"streams; handler loads and saves one aggregate per event; "
-                            f"messages_per_tick {TICK}")  # fmt: skip
+        report.notes.append(
+            f"PostgreSQL {server_version(conninfo)}; {events} events over {ACCOUNTS} "
+            f"streams; handler loads and saves one aggregate per event; "
+            f"messages_per_tick {TICK}"
+        )
         baseline = throughput(conninfo, events, None)
         for kind in ("event_store", "stream"):
             measured = throughput(conninfo, events, kind)
-            report.add(test="throughput", subscription_type=kind, loop_per_s=round(baseline),
-                       pgstore_per_s=round(measured), ratio=round(measured / baseline, 2))  # fmt: skip
+            report.add(
+                test="throughput",
+                subscription_type=kind,
+                loop_per_s=round(baseline),
+                pgstore_per_s=round(measured),
+                ratio=round(measured / baseline, 2),
+            )
         rate, seconds = (100.0, 4.0) if args.quick else (200.0, 15.0)
         for kind in ("event_store", "stream"):
             summary = latency(conninfo, kind, rate, seconds)
-            report.add(test=f"latency at {rate:.0f}/s", subscription_type=kind,
-                       p50_ms=summary["p50_ms"], p99_ms=summary["p99_ms"], events=summary["sent"])  # fmt: skip
+            report.add(
+                test=f"latency at {rate:.0f}/s",
+                subscription_type=kind,
+                p50_ms=summary["p50_ms"],
+                p99_ms=summary["p99_ms"],
+                events=summary["sent"],
+            )
     report.finish(args.output)
 
 

@@ -27,8 +27,10 @@ def raw_pgmq(conninfo: str, messages: int) -> float:
         conn.execute("SELECT pgmq.create('bench_raw')")
         started = time.perf_counter()
         for _ in range(0, messages, BATCH):
-            conn.execute("SELECT pgmq.send_batch('bench_raw', %s::jsonb[], %s::jsonb[])",
-                          ([Jsonb(body)] * BATCH, [Jsonb({"x-pgmq-group": "q-1"})] * BATCH))  # fmt: skip
+            conn.execute(
+                "SELECT pgmq.send_batch('bench_raw', %s::jsonb[], %s::jsonb[])",
+                ([Jsonb(body)] * BATCH, [Jsonb({"x-pgmq-group": "q-1"})] * BATCH),
+            )
         received = 0
         while received < messages:
             with conn.transaction():
@@ -44,8 +46,11 @@ def raw_pgmq(conninfo: str, messages: int) -> float:
 
 def pgstore_queue(conninfo: str, messages: int) -> float:
     """The same number of events through a stream handler that does nothing."""
-    domain = Domain("qbench", dsn=conninfo,
-                    config={"subscription": {"subscription_type": "stream", "messages_per_tick": BATCH}})  # fmt: skip
+    domain = Domain(
+        "qbench",
+        dsn=conninfo,
+        config={"subscription": {"subscription_type": "stream", "messages_per_tick": BATCH}},
+    )
 
     handled = [0]
 
@@ -77,8 +82,12 @@ def main() -> None:
         )
         raw = raw_pgmq(conninfo, messages)
         ours = pgstore_queue(conninfo, messages)
-        report.add(test="deliver and delete", raw_pgmq_per_s=round(raw), pgstore_per_s=round(ours),
-                   ratio=round(ours / raw, 2))  # fmt: skip
+        report.add(
+            test="deliver and delete",
+            raw_pgmq_per_s=round(raw),
+            pgstore_per_s=round(ours),
+            ratio=round(ours / raw, 2),
+        )
         report.notes.append(
             "pgstore's figure includes copying each event from the store into the queue "
             "(the feeder), the grouped FIFO read, a row lock, a savepoint and the handler call"

@@ -38,8 +38,12 @@ def load(conninfo: str, start: int, stop: int) -> None:
     chunk = 50_000
     with psycopg.connect(conninfo, autocommit=True) as conn:
         for lower in range(start, stop, chunk):
-            params = {"start": lower, "stop": min(stop, lower + chunk), "categories": CATEGORIES,
-                      "length": STREAM_LENGTH}  # fmt: skip
+            params = {
+                "start": lower,
+                "stop": min(stop, lower + chunk),
+                "categories": CATEGORIES,
+                "length": STREAM_LENGTH,
+            }
             conn.execute(LOAD, params)
         conn.execute("ANALYZE pgstore.messages")
 
@@ -51,24 +55,31 @@ def measure(conninfo: str, total: int, samples: int) -> dict[str, dict[str, floa
     with psycopg.connect(conninfo, autocommit=True) as conn:
         # Start positions with at least 400 messages after them, so every read (a
         # consumer-group read too) returns a full batch at both sizes.
-        positions = [int(r[0]) for r in conn.execute(
-            "SELECT global_position FROM pgstore.messages WHERE category = 'cat0'"
-            " ORDER BY global_position LIMIT 5000"
-        ).fetchall()]  # fmt: skip
+        positions = [
+            int(r[0])
+            for r in conn.execute(
+                "SELECT global_position FROM pgstore.messages WHERE category = 'cat0'"
+                " ORDER BY global_position LIMIT 5000"
+            ).fetchall()
+        ]
         starts = positions[: len(positions) - 400]
-        queries = {
-            "stream": lambda: conn.execute(
-                "SELECT * FROM pgstore.read_stream(%s, 0, 100)",
-                (f"cat{rng.randrange(CATEGORIES)}-{rng.randrange(streams // CATEGORIES or 1)}",),
-            ).fetchall(),
-            "category": lambda: conn.execute(
+
+        def stream() -> object:
+            name = f"cat{rng.randrange(CATEGORIES)}-{rng.randrange(streams // CATEGORIES or 1)}"
+            return conn.execute("SELECT * FROM pgstore.read_stream(%s, 0, 100)", (name,)).fetchall()
+
+        def category() -> object:
+            return conn.execute(
                 "SELECT * FROM pgstore.read_category('cat0', %s, 100)", (rng.choice(starts),)
-            ).fetchall(),
-            "consumer_group": lambda: conn.execute(
+            ).fetchall()
+
+        def consumer_group() -> object:
+            return conn.execute(
                 "SELECT * FROM pgstore.read_category('cat0', %s, 100, %s, 4)",
                 (rng.choice(starts), rng.randrange(4)),
-            ).fetchall(),
-        }
+            ).fetchall()
+
+        queries = {"stream": stream, "category": category, "consumer_group": consumer_group}
         for name, query in queries.items():
             for _ in range(20):  # warm the plans and the cache
                 query()
@@ -85,8 +96,10 @@ def main() -> None:
     samples = 200 if args.quick else 1000
     report = Report("read", args.quick)
     with scratch_database(args.dsn, "read") as conninfo:
-        report.notes.append(f"PostgreSQL {server_version(conninfo)}; {CATEGORIES} categories, "
-                            f"streams of {STREAM_LENGTH}; reads of up to 100 messages")  # fmt: skip
+        report.notes.append(
+            f"PostgreSQL {server_version(conninfo)}; {CATEGORIES} categories, "
+            f"streams of {STREAM_LENGTH}; reads of up to 100 messages"
+        )
         load(conninfo, 0, small)
         at_small = measure(conninfo, small, samples)
         started = time.perf_counter()

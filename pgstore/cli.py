@@ -109,8 +109,13 @@ def main(ctx: click.Context, dsn: str | None) -> None:
     is_flag=True,
     help="Also create the `message_store` login role that Message DB clients connect as.",
 )
+@click.option(
+    "--roles",
+    is_flag=True,
+    help="Also create the roles pgstore_reader, pgstore_writer and pgstore_dispatcher.",
+)
 @pass_context
-def migrate(ctx: Context, show_status: bool, message_store_role: bool) -> None:
+def migrate(ctx: Context, show_status: bool, message_store_role: bool, roles: bool) -> None:
     """Create or upgrade pgstore's schema (safe to run again, and concurrently)."""
     with reported_errors(), ctx.connect() as conn:
         if show_status:
@@ -128,6 +133,9 @@ def migrate(ctx: Context, show_status: bool, message_store_role: bool) -> None:
         if message_store_role:
             migrations.create_message_store_role(conn)
             click.echo("role message_store: ready")
+        if roles:
+            migrations.create_roles(conn)
+            click.echo("roles pgstore_reader, pgstore_writer, pgstore_dispatcher: ready")
         click.echo(f"migrated: {len(applied)} migration(s) applied, functions up to date")
 
 

@@ -174,9 +174,18 @@ def apply_migration(conn: psycopg.Connection[Any], migration: Migration) -> None
 
 def create_message_store_role(conn: psycopg.Connection[Any]) -> None:
     """Create (or re-grant) the `message_store` login role Message DB clients expect."""
+    _apply_roles(conn, "message_store.sql")
+
+
+def create_roles(conn: psycopg.Connection[Any]) -> None:
+    """Create (or re-grant) pgstore_reader, pgstore_writer and pgstore_dispatcher."""
+    _apply_roles(conn, "pgstore_roles.sql")
+
+
+def _apply_roles(conn: psycopg.Connection[Any], name: str) -> None:
     with conn.transaction():
-        path = resource_dir("sql") / "roles" / "message_store.sql"
-        conn.execute(sql.SQL(path.read_text(encoding="utf-8")))
+        path = resource_dir("sql") / "roles" / name
+        conn.execute(sql.SQL(path.read_text(encoding="utf-8")))  # our own file
 
 
 def apply_functions(conn: psycopg.Connection[Any]) -> None:

