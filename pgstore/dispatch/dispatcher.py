@@ -27,6 +27,11 @@ logger = logging.getLogger(__name__)
 RECHECK_AFTER_SECONDS = 0.02
 MAX_BACKOFF_SECONDS = 10.0
 
+# The dispatcher's own sessions: a lock it waits on longer than this fails the batch
+# (rolled back, retried next tick) instead of freezing the handler; and a session of
+# its own left idle inside a transaction is ended by the server.
+SESSION_SETTINGS = {"lock_timeout": "30s", "idle_in_transaction_session_timeout": "5min"}
+
 
 class Dispatcher:
     """Runs the event handlers of one domain until stopped (or, with once=True, drained)."""
@@ -78,6 +83,8 @@ class Dispatcher:
             listener = Listener(conninfo)
             try:
                 with psycopg.connect(conninfo, autocommit=True) as conn:
+                    for name, value in SESSION_SETTINGS.items():
+                        conn.execute("SELECT set_config(%s, %s, false)", (name, value))
                     listener.connect()
                     for subscription in self.subscriptions:
                         subscription.start(conn)
@@ -141,6 +148,14 @@ class Dispatcher:
                 worked |= subscription.tick(conn) > 0
             except StalePosition as error:
                 logger.error("%s", error)
+            except psycopg.errors.LockNotAvailable as error:
+                # lock_timeout: something holds a lock this handler needs. The batch
+                # was rolled back; it runs again on the next tick.
+                logger.warning(
+                    "%s: waited too long for a lock (%s); will try again",
+                    subscription.spec.name,
+                    str(error).splitlines()[0],
+                )
         return worked
 
     def _wait(self, listener: Listener) -> bool:

@@ -252,3 +252,37 @@ def test_bookstore_with_a_stream_subscription(dsn: str) -> None:
     assert dispatched.returncode == 0, dispatched.stderr
     assert "handled from queue" in dispatched.stderr
     assert bookstore("examples.bookstore", "show", "1").stdout.strip() == "book 1: 90 in stock"
+
+
+def test_a_module_that_fails_to_import_is_a_clear_error(dsn: str) -> None:
+    result = run(dsn, "pgstore", "dispatch", "tests.apps.broken")
+    assert result.returncode == 6
+    assert (
+        "Could not import 'tests.apps.broken': RuntimeError: this module is broken on purpose"
+        in (result.stderr)
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unknown_profile_fails_at_start(dsn: str, tmp_path: Path) -> None:
+    module = tmp_path / "badprofile.py"
+    module.write_text(
+        "from pgstore import Domain, handle\n"
+        "domain = Domain('bad')\n"
+        "@domain.event_handler(stream_category='x', subscription_profile='turbo')\n"
+        "class H:\n"
+        "    @handle('$any')\n"
+        "    def any(self, event): ...\n"
+    )
+    env = environment(dsn) | {"PYTHONPATH": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "pgstore", "dispatch", "badprofile", "--once"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 6
+    assert "Unknown subscription profile 'turbo'" in result.stderr
