@@ -55,8 +55,9 @@ def test_append_accepts_exactly_the_valid_names(store: EventStore, name: str) ->
 @given(name=st.text(max_size=30).filter(lambda s: "\x00" not in s))
 def test_sql_helpers_match_message_db_rules(conn: psycopg.Connection[Any], name: str) -> None:
     row = conn.execute(
-        "SELECT pgstore.category(%s), pgstore.id(%s), pgstore.cardinal_id(%s), pgstore.is_category(%s)",
-        (name, name, name, name),
+        "SELECT pgstore.category(%(n)s), pgstore.id(%(n)s), pgstore.cardinal_id(%(n)s),"
+        " pgstore.is_category(%(n)s)",
+        {"n": name},
     ).fetchone()
     head, dash, tail = name.partition("-")
     identifier = tail if dash else None
