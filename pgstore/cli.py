@@ -114,8 +114,14 @@ def main(ctx: click.Context, dsn: str | None) -> None:
     is_flag=True,
     help="Also create the roles pgstore_reader, pgstore_writer and pgstore_dispatcher.",
 )
+@click.option(
+    "--app",
+    help="Also create the pgmq queues of this APP's stream handlers (module or module:domain).",
+)
 @pass_context
-def migrate(ctx: Context, show_status: bool, message_store_role: bool, roles: bool) -> None:
+def migrate(
+    ctx: Context, show_status: bool, message_store_role: bool, roles: bool, app: str | None
+) -> None:
     """Create or upgrade pgstore's schema (safe to run again, and concurrently)."""
     with reported_errors(), ctx.connect() as conn:
         if show_status:
@@ -136,6 +142,11 @@ def migrate(ctx: Context, show_status: bool, message_store_role: bool, roles: bo
         if roles:
             migrations.create_roles(conn)
             click.echo("roles pgstore_reader, pgstore_writer, pgstore_dispatcher: ready")
+        if app:
+            from pgstore.cli_handlers import create_queues
+
+            for line in create_queues(ctx, conn, app):
+                click.echo(line)
         click.echo(f"migrated: {len(applied)} migration(s) applied, functions up to date")
 
 

@@ -237,14 +237,22 @@ def queues_list(ctx: Context) -> None:
 def queues_create(ctx: Context, app: str) -> None:
     """Create the queues of APP's stream handlers (the dispatcher also does at start)."""
     with reported_errors(), ctx.connect() as conn:
-        conn.autocommit = True
-        domain = domain_for(ctx, app)
-        for spec in domain.handlers:
-            resolved = subscriptions.resolve(spec, domain.config)
-            if resolved.subscription_type == subscriptions.STREAM:
-                subscription = StreamSubscription(domain, spec, resolved)
-                subscription.start(conn)
-                click.echo(f"{spec.name}: {subscription.queue}, {subscription.dead_letter_queue}")
+        for line in create_queues(ctx, conn, app):
+            click.echo(line)
+
+
+def create_queues(ctx: Context, conn: psycopg.Connection[Any], app: str) -> list[str]:
+    """Create the queues of APP's stream handlers; say which."""
+    conn.autocommit = True
+    domain = domain_for(ctx, app)
+    created = []
+    for spec in domain.handlers:
+        resolved = subscriptions.resolve(spec, domain.config)
+        if resolved.subscription_type == subscriptions.STREAM:
+            subscription = StreamSubscription(domain, spec, resolved)
+            subscription.start(conn)
+            created.append(f"{spec.name}: {subscription.queue}, {subscription.dead_letter_queue}")
+    return created
 
 
 @queues.command("drop")

@@ -97,6 +97,8 @@ def test_queues_are_created_listed_and_dropped_explicitly(
     created = pgstore(dsn, "queues", "create", "tests.apps.failing")
     assert created.returncode == 0, created.stderr
     assert "failing.PickyQueue: ps_failing_pickyqueue_" in created.stdout
+    again = pgstore(dsn, "migrate", "--app", "tests.apps.failing")  # idempotent, from migrate too
+    assert again.returncode == 0 and "failing.PickyQueue: ps_failing_pickyqueue_" in again.stdout
     listed = pgstore(dsn, "queues", "list")
     assert "failing.PickyQueue" in listed.stdout and "depth=0" in listed.stdout
     dropped = pgstore(dsn, "queues", "drop", "failing.PickyQueue", "--yes")
