@@ -90,15 +90,12 @@ class EventStoreSubscription:
                     raise StalePosition(
                         f"{self.spec.name}: position moved past {position} during the batch"
                     )
-        if position > start:
+        passed = sum(1 for message in messages if message.global_position < position)
+        if passed:
             logger.info(
-                "%s: %d handled, %d passed, position %d",
-                self.spec.name,
-                handled,
-                len(messages),
-                position,
+                "%s: %d handled, %d passed, position %d", self.spec.name, handled, passed, position
             )
-        return int(self.retrying) + replayed + (len(messages) if position > start else 0)
+        return int(self.retrying) + replayed + passed
 
     def _replay_dead_letters(self, conn: psycopg.Connection[Any]) -> int:
         """Run the handler again on the dead letters `pgstore dlq replay` marked."""
