@@ -233,3 +233,24 @@ def test_a_failed_message_holds_back_the_rest_of_its_stream(
     # 1 failed twice; 2 and 3 only ran after 1 succeeded.
     assert handled == [1, 2, 3]
     assert tally(conn, "First") == 3
+
+
+def test_the_feeder_queues_only_what_the_handler_runs(store: Any, conn: Conn) -> None:
+    """Types and source_stream are filtered when the queue is fed, in every type."""
+    from pgstore.messages import NewMessage as New
+
+    store.append("stock-1", New("Taken", {}, {"origin_stream": "order-7"}))
+    store.append("stock-2", New("Taken", {}, {"origin_stream": "checkout-7"}))
+    store.append("stock-3", New("Taken", {}))
+    store.append("stock-4", New("Counted", {}, {"origin_stream": "order-8"}))
+    conn.execute("SELECT pgmq.create('feedtest')")
+    conn.execute("INSERT INTO pgstore.handler_positions (handler, category) VALUES ('h', 'stock')")
+    row = conn.execute(
+        "SELECT pgstore.feed_queue('h', 'feedtest', 'stock', 100, ARRAY['Taken'], 'order')"
+    ).fetchone()
+    assert row == (4,)  # moved past all four
+    queued = conn.execute("SELECT message->>'stream_name' FROM pgmq.q_feedtest").fetchall()
+    assert queued == [("stock-1",)]
+    assert conn.execute("SELECT pgstore.feed_queue('h', 'feedtest', 'stock', 100)").fetchone() == (
+        0,
+    )
