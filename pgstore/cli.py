@@ -150,6 +150,24 @@ def migrate(
         click.echo(f"migrated: {len(applied)} migration(s) applied, functions up to date")
 
 
+@main.command()
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_context
+def rebase(ctx: Context, yes: bool) -> None:
+    """After copying a store into a new cluster (pg_dump/pg_restore), make new global
+    positions land above the copied ones. Appends wait while it runs."""
+    if not yes:
+        click.confirm("Raise the store's transaction-id offset now?", abort=True)
+    with reported_errors(), ctx.connect() as conn:
+        old, new = migrations.rebase(conn)
+    if old == new:
+        click.echo(
+            f"nothing to do: new positions already land above the stored ones (offset {new})"
+        )
+    else:
+        click.echo(f"offset {old} -> {new}: new positions land above the stored ones")
+
+
 def parse_json_object(text: str, what: str) -> dict[str, Any]:
     try:
         value = json.loads(text)

@@ -172,6 +172,30 @@ def apply_migration(conn: psycopg.Connection[Any], migration: Migration) -> None
         )
 
 
+def rebase(conn: psycopg.Connection[Any]) -> tuple[int, int]:
+    """After a logical copy into a new cluster, raise the xid offset so that new global
+    positions land above every stored one. Returns the old and the new offset."""
+    with conn.transaction():
+        # No append may run meanwhile: it would take a position from the old offset.
+        conn.execute("LOCK TABLE pgstore.message_ids IN SHARE ROW EXCLUSIVE MODE")
+        row = conn.execute(
+            "SELECT coalesce(max(global_position) >> 16, 0), pg_current_xact_id()::text::bigint,"
+            " pgstore.xid_offset() FROM pgstore.messages"
+        ).fetchone()
+        assert row is not None
+        highest, current, offset = (int(value) for value in row)
+        needed = highest - current + 1
+        if needed <= offset:
+            return offset, offset
+        conn.execute(
+            sql.SQL(
+                "CREATE OR REPLACE FUNCTION pgstore.xid_offset() RETURNS bigint LANGUAGE sql"
+                " IMMUTABLE PARALLEL SAFE AS $$ SELECT {}::bigint $$"
+            ).format(sql.Literal(needed))
+        )
+        return offset, needed
+
+
 def create_message_store_role(conn: psycopg.Connection[Any]) -> None:
     """Create (or re-grant) the `message_store` login role Message DB clients expect."""
     _apply_roles(conn, "message_store.sql")

@@ -84,7 +84,8 @@ BEGIN
         append_messages.stream_name, _ordinal, _count
       USING ERRCODE = 'PS007';
   END IF;
-  _first_global_position := (pg_current_xact_id()::text::bigint << 16) + _ordinal;
+  _first_global_position :=
+    ((pg_current_xact_id()::text::bigint + pgstore.xid_offset()) << 16) + _ordinal;
 
   -- Claim the message ids first: a repeated append is answered before it touches
   -- the stream, and a duplicate is refused.
@@ -131,7 +132,8 @@ BEGIN
   -- Global order is transaction order, and a stream's positions must follow it: a
   -- transaction that took its xid before the stream's last writer (it wrote
   -- something else first, then waited for this stream) may not append after it.
-  IF _xid_before IS NOT NULL AND (_previous_global_position >> 16) > _xid_before::text::bigint THEN
+  IF _xid_before IS NOT NULL
+      AND (_previous_global_position >> 16) > _xid_before::text::bigint + pgstore.xid_offset() THEN
     RAISE EXCEPTION 'Stream order conflict: a newer transaction appended to this stream first; retry the transaction (Stream: %)',
         append_messages.stream_name
       USING ERRCODE = 'PS006';

@@ -1,6 +1,6 @@
 -- The first global position that a reader may not pass yet.
 --
--- A global position is (writer's xid8 << 16) + ordinal. Every transaction whose
+-- A global position is ((writer's xid8 + xid_offset()) << 16) + ordinal. Every transaction whose
 -- xid is below pg_snapshot_xmin(pg_current_snapshot()) has finished, and every
 -- transaction that has not finished (or has not yet written) has, or will get, an
 -- xid at or above it. So rows below this horizon are final: no transaction can
@@ -14,5 +14,5 @@ LANGUAGE sql
 STABLE
 PARALLEL SAFE
 AS $$
-  SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16
+  SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint + pgstore.xid_offset()) << 16
 $$;

@@ -16,5 +16,5 @@ SELECT
   m.metadata->>'causation_id' AS causation_id,
   m.metadata->>'origin_stream' AS origin_stream,
   (m.metadata->>'schema_version')::int AS schema_version,
-  m.global_position >> 16 AS transaction_id
+  (m.global_position >> 16) - pgstore.xid_offset() AS transaction_id
 FROM pgstore.messages m;

@@ -52,13 +52,13 @@ def test_bookstore_walk_through(dsn: str) -> None:
     assert run(dsn, "examples.bookstore", "show", "1").stdout.strip() == "book 1: 90 in stock"
 
 
-def test_sigterm_stops_cleanly(dsn: str) -> None:
+def test_sigterm_stops_cleanly(dsn: str, tmp_path: Path) -> None:
+    log_file = tmp_path / "dispatch.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "pgstore", "dispatch", "examples.bookstore", "-v"],
+        [sys.executable, "-m", "pgstore", "dispatch", "examples.bookstore"],
         cwd=ROOT,
         env=environment(dsn),
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=log_file.open("w"),
     )
     try:
         with psycopg.connect(dsn) as conn:
@@ -73,8 +73,7 @@ def test_sigterm_stops_cleanly(dsn: str) -> None:
         assert process.wait(timeout=30) == 0
     finally:
         process.kill()
-    assert process.stderr is not None
-    assert "finishing the current batch, then stopping" in process.stderr.read()
+    assert "finishing the current batch, then stopping" in log_file.read_text()
 
 
 def test_bad_app_is_a_clear_error(dsn: str) -> None:
@@ -178,9 +177,10 @@ def test_sigkill_at_random_moments_never_doubles_or_loses_effects(
     assert kills_mid_run >= 3, "the dispatcher finished before it could be killed mid-run"
 
 
-def test_three_workers_share_a_stream_handler_in_stream_order(dsn: str) -> None:
+def test_three_workers_share_a_stream_handler_in_stream_order(dsn: str, tmp_path: Path) -> None:
     assert run(dsn, "pgstore", "migrate").returncode == 0
     jobs, steps = 12, 15
+    log_file = tmp_path / "dispatch.log"
     process = subprocess.Popen(
         [
             sys.executable,
@@ -194,8 +194,7 @@ def test_three_workers_share_a_stream_handler_in_stream_order(dsn: str) -> None:
         ],
         cwd=ROOT,
         env=environment(dsn, ORDERING_HANDLER_SECONDS="0.01"),
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=log_file.open("w"),  # a file, not a pipe: a full pipe would block the workers
     )
     with psycopg.connect(dsn, autocommit=True) as conn:
         registered = "SELECT count(*) FROM pgstore.stream_subscriptions"
@@ -224,8 +223,7 @@ def test_three_workers_share_a_stream_handler_in_stream_order(dsn: str) -> None:
     finally:
         process.kill()
     assert sorted(rows) == sorted((f"job-{j}", steps, 0) for j in range(jobs))
-    assert process.stderr is not None
-    log = process.stderr.read()
+    log = log_file.read_text()
     pids = {line.split()[2] for line in log.splitlines() if "handled from queue" in line}
     assert len(pids) >= 2, "the work was not shared between workers"
 
