@@ -82,6 +82,14 @@ class Repository(Generic[A]):
             raise NotFound(f"No {self.aggregate.__name__} with id {aggregate_id!r}")
         return self._from_row(row[0], row[1])
 
+    def get_or_new(self, aggregate_id: str) -> A:
+        """The stored aggregate, or a new one with this id and every field at its
+        default (stored only by a later `add`)."""
+        try:
+            return self.get(aggregate_id)
+        except NotFound:
+            return self.aggregate(id=aggregate_id)
+
     def find_by(self, **fields: Any) -> A:
         """The one state-stored aggregate whose fields equal these values."""
         if self.aggregate.__pgstore_event_sourced__:

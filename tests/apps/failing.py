@@ -28,10 +28,7 @@ def count(handler: str) -> None:
     if os.environ.get("FAILING") == "1":
         raise RuntimeError(f"{handler} is failing on purpose")
     repository = domain.repository_for(Done)
-    try:
-        done = repository.get(handler)
-    except LookupError:
-        done = Done(id=handler)
+    done = repository.get_or_new(handler)
     done.count += 1
     repository.add(done)
 

@@ -38,10 +38,7 @@ class CheckOrder:
     def step(self, event: Step) -> None:
         repository = domain.repository_for(Progress)
         stream_name = event._message.stream_name  # type: ignore[attr-defined]
-        try:
-            progress = repository.get(stream_name)
-        except LookupError:
-            progress = Progress(id=stream_name)
+        progress = repository.get_or_new(stream_name)
         if event.n != progress.next:
             progress.out_of_order += 1
         progress.next = event.n + 1

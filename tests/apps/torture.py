@@ -42,10 +42,7 @@ class Progress(AggregateRoot):
 def record(handler: str, event: Deposited) -> None:
     repository = domain.repository_for(Progress)
     key = f"{handler}:{event._message.stream_name}"  # type: ignore[attr-defined]
-    try:
-        progress = repository.get(key)
-    except LookupError:
-        progress = Progress(id=key)
+    progress = repository.get_or_new(key)
     if event.seq != progress.next:
         progress.out_of_order += 1
     progress.next = event.seq + 1

@@ -73,3 +73,17 @@ def test_event_sourced_aggregate(bank: Domain) -> None:
         "bank.Deposited.v1",
         "bank.Deposited.v1",
     ]
+
+
+def test_get_or_new(bank: Domain) -> None:
+    @bank.aggregate
+    class Counter(AggregateRoot):
+        count: int = 0
+
+    repository = bank.repository_for(Counter)
+    fresh = repository.get_or_new("c-1")
+    assert (fresh.id, fresh.count, fresh._version) == ("c-1", 0, -1)
+    fresh.count = 5
+    repository.add(fresh)
+    stored = repository.get_or_new("c-1")
+    assert (stored.count, stored._version) == (5, 0)

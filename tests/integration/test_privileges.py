@@ -92,10 +92,7 @@ def test_dispatcher_runs_handlers_and_nothing_more(
 
     def count(name: str) -> None:
         repository = domain.repository_for(Tally)
-        try:
-            tally = repository.get(name)
-        except LookupError:
-            tally = Tally(id=name)
+        tally = repository.get_or_new(name)
         tally.count += 1
         tally.raise_(Counted(n=tally.count))
         repository.add(tally)

@@ -64,10 +64,7 @@ def build(dsn: str, calls: Calls, **subscription: Any) -> Domain:
             raise RuntimeError(f"{name} refuses {event.n}")
         time.sleep(calls.slow_seconds)  # a slow handler, to outlast a visibility timeout
         repository = domain.repository_for(Tally)
-        try:
-            tally = repository.get(name)
-        except LookupError:
-            tally = Tally(id=name)
+        tally = repository.get_or_new(name)
         tally.count += 1
         repository.add(tally)
 

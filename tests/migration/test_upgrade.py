@@ -61,10 +61,7 @@ def test_upgrade_while_a_dispatcher_runs(cluster: LocalCluster) -> None:
             def any(self, event: Any) -> None:
                 counted.append(event.stream_name)
                 repository = domain.repository_for(Seen)
-                try:
-                    seen = repository.get("all")
-                except LookupError:
-                    seen = Seen(id="all")
+                seen = repository.get_or_new("all")
                 seen.count += 1
                 repository.add(seen)
 
