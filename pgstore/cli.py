@@ -14,6 +14,7 @@ import psycopg
 
 from pgstore import connection, errors
 from pgstore import migrate as migrations
+from pgstore._tables import table
 from pgstore.messages import Message, NewMessage, is_category
 from pgstore.server import EmbeddedServer
 from pgstore.store import EventStore
@@ -245,27 +246,9 @@ def print_table(found: list[Message]) -> None:
     if not found:
         click.echo("(no messages)")
         return
-    header = ("global_position", "stream_name", "position", "type", "time", "data")
-    rows = [
-        (
-            str(m.global_position),
-            m.stream_name,
-            str(m.position),
-            m.type,
-            m.time.isoformat(timespec="milliseconds"),
-            _truncate(json.dumps(m.data), 60),
-        )
-        for m in found
-    ]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    for row in (header, *rows):
-        click.echo(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
-
-
-def _truncate(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    header = ["global_position", "stream_name", "position", "type", "time", "data"]
+    rows = [(m.global_position, m.stream_name, m.position, m.type, m.time, m.data) for m in found]
+    click.echo(table(header, rows, rule=False, width=60))
 
 
 @main.group()

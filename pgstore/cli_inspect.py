@@ -12,29 +12,9 @@ from typing import Any
 import click
 
 from pgstore import query as queries
+from pgstore._tables import cell, table
 from pgstore.cli import Context, main, pass_context, reported_errors
 from pgstore.status import collect, find_handler, rewind
-
-
-def table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
-    cells = [[_cell(value) for value in row] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    return "\n".join(lines)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        text = json.dumps(value)
-    elif isinstance(value, datetime):
-        text = value.isoformat(timespec="milliseconds")
-    else:
-        text = str(value)
-    return text if len(text) <= 80 else text[:79] + "…"
 
 
 def _plain(value: Any) -> Any:
@@ -104,7 +84,7 @@ def query_command(
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(result.columns)
-        writer.writerows([[_cell(v) for v in row] for row in result.rows])
+        writer.writerows([[cell(v) for v in row] for row in result.rows])
         click.echo(out.getvalue(), nl=False)
     else:
         click.echo(table(result.columns, result.rows))

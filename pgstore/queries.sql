@@ -28,9 +28,6 @@ SELECT id, stream_name, type, position, global_position, data, metadata, time
 -- name: stream_version
 SELECT pgstore.stream_version(%(stream_name)s)
 
--- name: global_position_horizon
-SELECT pgstore.global_position_horizon()
-
 -- name: aggregate_load
 SELECT version, data FROM pgstore.aggregates WHERE category = %(category)s AND id = %(id)s
 
