@@ -6,18 +6,21 @@ python bench/append.py [--quick]
 from __future__ import annotations
 
 import multiprocessing
-import time
+import statistics
 import uuid
+from functools import partial
 from typing import Any
 
 import psycopg
-from common import Report, arguments, run_clients, scratch_database, server_version, wait_until
+from common import ClientPool, Operation, Report, arguments, scratch_database, server_version
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 # Two baselines of the same row shape, no partitions and no functions: "bare" has
 # only a primary key; "indexed" also has the indexes an event store cannot do
-# without (unique stream position, category order, global order).
+# without (unique stream position, category order, global order). A third, "table",
+# is the same INSERT straight into pgstore.messages (partitions and indexes, no
+# function, no id or version bookkeeping): the floor under any append function.
 PLAIN_TABLE = """
 CREATE TABLE IF NOT EXISTS bench_plain (
     global_position bigint,
@@ -48,6 +51,7 @@ APPEND_BATCH = (
     "SELECT count(*) FROM pgstore.append_messages("
     "%s, %s::uuid[], %s::text[], %s::jsonb[], %s::jsonb[])"
 )
+BATCH = 100
 DATA = {"book_id": "1", "quantity": 10, "total_amount": 100, "note": "x" * 100}
 META = {"correlation_id": "c", "causation_id": None, "schema_version": 1}
 
@@ -57,76 +61,77 @@ def stream_for(index: int, counter: int, categories: int) -> str:
     return f"{category}-{index}-{counter % 50}"
 
 
-def append_worker(
-    start_at: float, stop_at: float, index: int, conninfo: str, kind: str, categories: int
+def plain_insert(
+    table: str, categories: int, conn: psycopg.Connection[Any], index: int, count: int
 ) -> int:
-    count = 0
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.prepare_threshold = 0
-        wait_until(start_at)
-        while time.time() < stop_at:
-            stream = stream_for(index, count, categories)
-            if kind in ("plain", "indexed"):
-                position = index * 10_000_000 + count  # unique per client, like a real position
-                conn.execute(
-                    PLAIN_INSERT
-                    if kind == "plain"
-                    else PLAIN_INSERT.replace("bench_plain", "bench_indexed"),
-                    (
-                        position,
-                        position,
-                        stream,
-                        stream.split("-")[0],
-                        "Happened",
-                        Jsonb(DATA),
-                        Jsonb(META),
-                        uuid.uuid4(),
-                        0,
-                    ),
-                )
-            else:
-                conn.execute(APPEND, (stream, uuid.uuid4(), "Happened", Jsonb(DATA), Jsonb(META)))
-            count += 1
-    return count
+    stream = stream_for(index, count, categories)
+    position = index * 10_000_000 + count  # unique per client, like a real position
+    conn.execute(
+        PLAIN_INSERT.replace("bench_plain", table),
+        (
+            position,
+            position,
+            stream,
+            stream.split("-")[0],
+            "Happened",
+            Jsonb(DATA),
+            Jsonb(META),
+            uuid.uuid4(),
+            0,
+        ),
+    )
+    return 1
 
 
-def batch_worker(
-    start_at: float, stop_at: float, index: int, conninfo: str, kind: str, size: int
-) -> int:
-    count = 0
-    row = sql.SQL("(%s, %s, %s, %s, %s, %s, %s, %s, %s)")
-    plain_batch = sql.SQL(
-        "INSERT INTO bench_plain (global_position, position, stream_name, category, type, data,"
-        " metadata, id, consumer_hash) VALUES {}"
-    ).format(sql.SQL(", ").join([row] * size))
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.prepare_threshold = 0
-        wait_until(start_at)
-        while time.time() < stop_at:
-            stream = f"batch-{index}-{count}"
-            ids = [uuid.uuid4() for _ in range(size)]
-            if kind == "plain":
-                params: list[Any] = []
-                for n, message_id in enumerate(ids):
-                    params += [
-                        n,
-                        n,
-                        stream,
-                        "batch",
-                        "Happened",
-                        Jsonb(DATA),
-                        Jsonb(META),
-                        message_id,
-                        0,
-                    ]
-                conn.execute(plain_batch, params)
-            else:
-                conn.execute(
-                    APPEND_BATCH,
-                    (stream, ids, ["Happened"] * size, [Jsonb(DATA)] * size, [Jsonb(META)] * size),
-                )
-            count += size
-    return count
+def append_one(categories: int, conn: psycopg.Connection[Any], index: int, count: int) -> int:
+    stream = stream_for(index, count, categories)
+    conn.execute(APPEND, (stream, uuid.uuid4(), "Happened", Jsonb(DATA), Jsonb(META)))
+    return 1
+
+
+PLAIN_BATCH = sql.SQL(
+    "INSERT INTO bench_plain (global_position, position, stream_name, category, type, data,"
+    " metadata, id, consumer_hash) VALUES {}"
+).format(sql.SQL(", ").join([sql.SQL("(%s, %s, %s, %s, %s, %s, %s, %s, %s)")] * BATCH))
+
+
+def plain_batch(conn: psycopg.Connection[Any], index: int, count: int) -> int:
+    stream = f"batch-{index}-{count}"
+    params: list[Any] = []
+    for n in range(BATCH):
+        params += [n, n, stream, "batch", "Happened", Jsonb(DATA), Jsonb(META), uuid.uuid4(), 0]
+    conn.execute(PLAIN_BATCH, params)
+    return BATCH
+
+
+def append_batch(conn: psycopg.Connection[Any], index: int, count: int) -> int:
+    stream = f"batch-{index}-{count}"
+    ids = [uuid.uuid4() for _ in range(BATCH)]
+    conn.execute(
+        APPEND_BATCH,
+        (stream, ids, ["Happened"] * BATCH, [Jsonb(DATA)] * BATCH, [Jsonb(META)] * BATCH),
+    )
+    return BATCH
+
+
+def compare(
+    pool: ClientPool, operations: dict[str, Operation], rounds: int, seconds: float
+) -> dict[str, list[float]]:
+    """Rates per operation, measured in interleaved rounds (each round in a rotated order,
+    so a checkpoint or an autovacuum does not always land on the same contender)."""
+    rates: dict[str, list[float]] = {name: [] for name in operations}
+    names = list(operations)
+    for round_number in range(rounds):
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            rates[name].append(pool.run(operations[name], seconds))
+    return rates
+
+
+def median_ratio(rates: dict[str, list[float]], name: str, baseline: str) -> float:
+    """The median of the per-round ratios: each pairs two runs minutes apart at most."""
+    pairs = zip(rates[name], rates[baseline], strict=True)
+    return round(statistics.median(a / b for a, b in pairs), 2)
 
 
 def listener(conninfo: str, stop: Any) -> None:
@@ -138,32 +143,68 @@ def listener(conninfo: str, stop: Any) -> None:
                 pass
 
 
-def measure(report: Report, conninfo: str, clients: int, categories: int, seconds: float) -> None:
+def measure(
+    report: Report, conninfo: str, clients: int, categories: int, rounds: int, seconds: float
+) -> None:
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("TRUNCATE bench_plain, bench_indexed")
-    bare = run_clients(append_worker, clients, seconds, conninfo, "plain", categories)
-    indexed = run_clients(append_worker, clients, seconds, conninfo, "indexed", categories)
-    appended = run_clients(append_worker, clients, seconds, conninfo, "pgstore", categories)
+        # Positions restart with the pool.
+        conn.execute(
+            "TRUNCATE bench_plain, bench_indexed,"
+            " pgstore.messages, pgstore.message_ids, pgstore.stream_heads"
+        )
+    with ClientPool(conninfo, clients) as pool:
+        rates = compare(
+            pool,
+            {
+                "bare": partial(plain_insert, "bench_plain", categories),
+                "indexed": partial(plain_insert, "bench_indexed", categories),
+                "table": partial(plain_insert, "pgstore.messages", categories),
+                "pgstore": partial(append_one, categories),
+            },
+            rounds,
+            seconds,
+        )
     report.add(
         test="single append",
         clients=clients,
         categories="one" if categories == 1 else "many",
-        bare_insert_per_s=round(bare),
-        indexed_insert_per_s=round(indexed),
-        pgstore_per_s=round(appended),
-        ratio_bare=round(appended / bare, 2),
-        ratio_indexed=round(appended / indexed, 2),
+        bare_insert_per_s=round(statistics.median(rates["bare"])),
+        indexed_insert_per_s=round(statistics.median(rates["indexed"])),
+        table_insert_per_s=round(statistics.median(rates["table"])),
+        pgstore_per_s=round(statistics.median(rates["pgstore"])),
+        ratio_bare=median_ratio(rates, "pgstore", "bare"),
+        ratio_indexed=median_ratio(rates, "pgstore", "indexed"),
+        ratio_table=median_ratio(rates, "pgstore", "table"),
+        table_ratio_bare=median_ratio(rates, "table", "bare"),
+    )
+
+
+def measure_batches(
+    report: Report, conninfo: str, clients: int, rounds: int, seconds: float
+) -> None:
+    with ClientPool(conninfo, clients) as pool:
+        rates = compare(pool, {"bare": plain_batch, "pgstore": append_batch}, rounds, seconds)
+    report.add(
+        test=f"batch of {BATCH}",
+        clients=clients,
+        categories="one",
+        bare_insert_per_s=round(statistics.median(rates["bare"])),
+        pgstore_per_s=round(statistics.median(rates["pgstore"])),
+        ratio_bare=median_ratio(rates, "pgstore", "bare"),
     )
 
 
 def main() -> None:
     args = arguments(__doc__ or "")
-    seconds = 2.0 if args.quick else 8.0
+    rounds, seconds = (3, 1.0) if args.quick else (5, 3.0)
     report = Report("append", args.quick)
     with scratch_database(args.dsn, "append") as conninfo:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(PLAIN_TABLE)
-        report.notes.append(f"PostgreSQL {server_version(conninfo)}, {seconds}s per measurement")
+        report.notes.append(
+            f"PostgreSQL {server_version(conninfo)}; {rounds} interleaved rounds of {seconds}s"
+            " per contender, medians"
+        )
         stop = multiprocessing.get_context("spawn").Event()
         watcher = multiprocessing.get_context("spawn").Process(
             target=listener, args=(conninfo, stop)
@@ -176,18 +217,9 @@ def main() -> None:
                 else [(c, k) for c in (1, 4, 16) for k in (1, 100)]
             )
             for clients, categories in shapes:
-                measure(report, conninfo, clients, categories, seconds)
+                measure(report, conninfo, clients, categories, rounds, seconds)
             for clients in (1,) if args.quick else (1, 4):
-                baseline = run_clients(batch_worker, clients, seconds, conninfo, "plain", 100)
-                appended = run_clients(batch_worker, clients, seconds, conninfo, "pgstore", 100)
-                report.add(
-                    test="batch of 100",
-                    clients=clients,
-                    categories="one",
-                    bare_insert_per_s=round(baseline),
-                    pgstore_per_s=round(appended),
-                    ratio_bare=round(appended / baseline, 2),
-                )
+                measure_batches(report, conninfo, clients, rounds, seconds)
         finally:
             stop.set()
             watcher.join(10)
