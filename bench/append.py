@@ -12,7 +12,15 @@ from functools import partial
 from typing import Any
 
 import psycopg
-from common import ClientPool, Operation, Report, arguments, scratch_database, server_version
+from common import (
+    ClientPool,
+    Report,
+    arguments,
+    compare,
+    median_ratio,
+    scratch_database,
+    server_version,
+)
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
@@ -114,26 +122,6 @@ def append_batch(conn: psycopg.Connection[Any], index: int, count: int) -> int:
     return BATCH
 
 
-def compare(
-    pool: ClientPool, operations: dict[str, Operation], rounds: int, seconds: float
-) -> dict[str, list[float]]:
-    """Rates per operation, measured in interleaved rounds (each round in a rotated order,
-    so a checkpoint or an autovacuum does not always land on the same contender)."""
-    rates: dict[str, list[float]] = {name: [] for name in operations}
-    names = list(operations)
-    for round_number in range(rounds):
-        shift = round_number % len(names)
-        for name in names[shift:] + names[:shift]:
-            rates[name].append(pool.run(operations[name], seconds))
-    return rates
-
-
-def median_ratio(rates: dict[str, list[float]], name: str, baseline: str) -> float:
-    """The median of the per-round ratios: each pairs two runs minutes apart at most."""
-    pairs = zip(rates[name], rates[baseline], strict=True)
-    return round(statistics.median(a / b for a, b in pairs), 2)
-
-
 def listener(conninfo: str, stop: Any) -> None:
     """What a dispatcher does while it waits: LISTEN, and drain every NOTIFY."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -196,7 +184,7 @@ def measure_batches(
 
 def main() -> None:
     args = arguments(__doc__ or "")
-    rounds, seconds = (3, 1.0) if args.quick else (5, 3.0)
+    rounds, seconds = (3, 0.8) if args.quick else (5, 3.0)
     report = Report("append", args.quick)
     with scratch_database(args.dsn, "append") as conninfo:
         with psycopg.connect(conninfo, autocommit=True) as conn:

@@ -128,6 +128,26 @@ class ClientPool:
         self.close()
 
 
+def compare(
+    pool: ClientPool, operations: dict[str, Operation], rounds: int, seconds: float
+) -> dict[str, list[float]]:
+    """Rates per operation, measured in interleaved rounds (each round in a rotated order,
+    so a checkpoint or an autovacuum does not always land on the same contender)."""
+    rates: dict[str, list[float]] = {name: [] for name in operations}
+    names = list(operations)
+    for round_number in range(rounds):
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            rates[name].append(pool.run(operations[name], seconds))
+    return rates
+
+
+def median_ratio(rates: dict[str, list[float]], name: str, baseline: str) -> float:
+    """The median of the per-round ratios: each pairs two runs minutes apart at most."""
+    pairs = zip(rates[name], rates[baseline], strict=True)
+    return round(statistics.median(a / b for a, b in pairs), 2)
+
+
 def _client_main(
     conninfo: str,
     index: int,
