@@ -143,6 +143,12 @@ def _migrate_locked(
         _install_pgmq(conn, progress)
         progress("applying functions and views")
         apply_functions(conn)
+    if needs_rebase(conn):
+        old, new = rebase(conn)
+        progress(
+            "stored global positions are above this cluster's transaction ids (a logical "
+            f"copy from another cluster): rebased, xid offset {old} -> {new}"
+        )
     return pending
 
 
@@ -170,6 +176,20 @@ def apply_migration(conn: psycopg.Connection[Any], migration: Migration) -> None
             "INSERT INTO pgstore.schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
             (migration.version, migration.name, migration.checksum),
         )
+
+
+def needs_rebase(conn: psycopg.Connection[Any]) -> bool:
+    """Whether new appends would take global positions below stored ones.
+
+    Transaction ids only grow within a cluster, so this is true only after a logical
+    copy from a cluster that had used more of them. The snapshot's xmax bounds every
+    committed writer's xid without assigning one to this session.
+    """
+    row = conn.execute(
+        "SELECT (SELECT max(global_position) >> 16 FROM pgstore.messages)"
+        " >= pg_snapshot_xmax(pg_current_snapshot())::text::bigint + pgstore.xid_offset()"
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def rebase(conn: psycopg.Connection[Any]) -> tuple[int, int]:
