@@ -7,10 +7,20 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
+from functools import partial
 from typing import Any
 
 import psycopg
-from common import Report, arguments, latency_summary, scratch_database, server_version
+from append import APPEND
+from common import (
+    ClientPool,
+    Report,
+    arguments,
+    latency_summary,
+    scratch_database,
+    server_version,
+)
 from psycopg.types.json import Jsonb
 
 from pgstore import AggregateRoot, Domain, Event, handle
@@ -20,6 +30,7 @@ from pgstore.store import EventStore
 
 ACCOUNTS = 50
 TICK = 100
+WRITERS = 16
 
 
 def build(conninfo: str, subscription_type: str, latencies: list[float] | None = None) -> Domain:
@@ -179,6 +190,57 @@ def latency(conninfo: str, subscription_type: str, rate: float, seconds: float) 
     return latency_summary(latencies) | {"sent": sent}
 
 
+def deposit(pause: float, conn: psycopg.Connection[Any], index: int, count: int) -> int:
+    """One writer's append, then `pause` seconds of rest (a ClientPool operation)."""
+    conn.execute(
+        APPEND,
+        (
+            f"acct-{(index * 7 + count) % ACCOUNTS}",
+            uuid.uuid4(),
+            "bench.Deposited.v1",
+            Jsonb({"amount": 1, "sent_at": time.time()}),
+            Jsonb({}),
+        ),
+    )
+    if pause:
+        time.sleep(pause)
+    return 1
+
+
+def keeping_up(
+    conninfo: str, subscription_type: str, seconds: float, pause: float
+) -> dict[str, Any]:
+    """One dispatcher against WRITERS clients appending (each resting `pause` seconds
+    between appends): how much of what they wrote it handled while they wrote, and how
+    long it took to catch up once they stopped."""
+    prepare(conninfo, 0)
+    latencies: list[float] = []
+    domain = build(conninfo, subscription_type, latencies)
+    dispatcher = Dispatcher(domain)
+    worker = threading.Thread(target=dispatcher.run)
+    with ClientPool(conninfo, WRITERS) as writers:
+        worker.start()
+        appended = round(writers.run(partial(deposit, pause), seconds) * seconds)
+        handled_while_writing = len(latencies)
+        stopped = time.monotonic()
+        deadline = stopped + 120
+        while len(latencies) < appended and time.monotonic() < deadline:
+            time.sleep(0.01)
+        catch_up = time.monotonic() - stopped
+    dispatcher.stopping.set()
+    worker.join(30)
+    domain.close()
+    summary = latency_summary(latencies)
+    return {
+        "appended_per_s": round(appended / seconds),
+        "handled_while_writing": round(handled_while_writing / appended, 2),
+        "catch_up_s": round(catch_up, 2),
+        "p50_ms": summary["p50_ms"],
+        "p99_ms": summary["p99_ms"],
+        "events": appended,
+    }
+
+
 def main() -> None:
     args = arguments(__doc__ or "")
     events = 2000 if args.quick else 10_000
@@ -209,6 +271,15 @@ def main() -> None:
                 p99_ms=summary["p99_ms"],
                 events=summary["sent"],
             )
+        pauses = (0.02, 0.0) if args.quick else (0.02, 0.01, 0.005, 0.0)
+        for kind in ("event_store", "stream"):
+            for pause in pauses:
+                report.add(
+                    test=f"{WRITERS} writers "
+                    + (f"resting {pause * 1000:.0f} ms" if pause else "at full speed"),
+                    subscription_type=kind,
+                    **keeping_up(conninfo, kind, 2.0 if args.quick else 10.0, pause),
+                )
     report.finish(args.output)
 
 
