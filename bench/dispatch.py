@@ -104,23 +104,36 @@ def prepare(conninfo: str, events: int) -> None:
             )
 
 
-def hand_written_loop(conninfo: str) -> int:
+def hand_written_loop(
+    conninfo: str,
+    latencies: list[float] | None = None,
+    stopping: threading.Event | None = None,
+) -> int:
     """The same reads and writes with no framework: read a batch, load and update one
-    aggregate per event, move a position, commit."""
+    aggregate per event, move a position, commit. Returns once it finds nothing more,
+    or, given `stopping`, once that is set and it finds nothing more."""
     handled = 0
     position = 0
     with psycopg.connect(conninfo) as conn:
         while True:
             rows = conn.execute(
+                # Below the read horizon, as pgstore reads: without it, a loop that
+                # runs while writers append skips the ones that commit late.
                 "SELECT global_position, stream_name, data FROM pgstore.messages"
                 " WHERE category = 'acct' AND global_position >= %s"
+                " AND global_position < pgstore.global_position_horizon()"
                 " ORDER BY global_position LIMIT %s",
                 (position, TICK),
             ).fetchall()
             if not rows:
                 conn.commit()
-                return handled
+                if stopping is None or stopping.is_set():
+                    return handled
+                time.sleep(0.005)
+                continue
             for global_position, stream_name, data in rows:
+                if latencies is not None:
+                    latencies.append((time.time() - data["sent_at"]) * 1000)
                 version, state = conn.execute(
                     "SELECT version, data FROM pgstore.aggregates"
                     " WHERE category = 'balance' AND id = %s",
@@ -208,16 +221,22 @@ def deposit(pause: float, conn: psycopg.Connection[Any], index: int, count: int)
 
 
 def keeping_up(
-    conninfo: str, subscription_type: str, seconds: float, pause: float
+    conninfo: str, subscription_type: str | None, seconds: float, pause: float
 ) -> dict[str, Any]:
-    """One dispatcher against WRITERS clients appending (each resting `pause` seconds
-    between appends): how much of what they wrote it handled while they wrote, and how
-    long it took to catch up once they stopped."""
+    """One dispatcher (None: the hand-written loop) against WRITERS clients appending,
+    each resting `pause` seconds between appends: how much of what they wrote it
+    handled while they wrote, and how long it took to catch up once they stopped."""
     prepare(conninfo, 0)
     latencies: list[float] = []
-    domain = build(conninfo, subscription_type, latencies)
-    dispatcher = Dispatcher(domain)
-    worker = threading.Thread(target=dispatcher.run)
+    domain = None
+    if subscription_type is None:
+        stopping = threading.Event()
+        worker = threading.Thread(target=hand_written_loop, args=(conninfo, latencies, stopping))
+    else:
+        domain = build(conninfo, subscription_type, latencies)
+        dispatcher = Dispatcher(domain)
+        stopping = dispatcher.stopping
+        worker = threading.Thread(target=dispatcher.run)
     with ClientPool(conninfo, WRITERS) as writers:
         worker.start()
         appended = round(writers.run(partial(deposit, pause), seconds) * seconds)
@@ -227,9 +246,10 @@ def keeping_up(
         while len(latencies) < appended and time.monotonic() < deadline:
             time.sleep(0.01)
         catch_up = time.monotonic() - stopped
-    dispatcher.stopping.set()
+    stopping.set()
     worker.join(30)
-    domain.close()
+    if domain is not None:
+        domain.close()
     summary = latency_summary(latencies)
     return {
         "appended_per_s": round(appended / seconds),
@@ -272,13 +292,18 @@ def main() -> None:
                 events=summary["sent"],
             )
         pauses = (0.02, 0.0) if args.quick else (0.02, 0.01, 0.005, 0.0)
-        for kind in ("event_store", "stream"):
+        for kind in ("hand-written loop", "event_store", "stream"):
             for pause in pauses:
                 report.add(
                     test=f"{WRITERS} writers "
                     + (f"resting {pause * 1000:.0f} ms" if pause else "at full speed"),
                     subscription_type=kind,
-                    **keeping_up(conninfo, kind, 2.0 if args.quick else 10.0, pause),
+                    **keeping_up(
+                        conninfo,
+                        None if kind == "hand-written loop" else kind,
+                        2.0 if args.quick else 10.0,
+                        pause,
+                    ),
                 )
     report.finish(args.output)
 
