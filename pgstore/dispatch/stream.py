@@ -24,12 +24,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# How far ahead of its consumers a feeder fills the queue, in batches. pgmq's grouped
-# read looks at every message in the queue to find each stream's head, so a short
-# queue reads faster: measured with bench/dispatch.py, feeding 500 at a time gave
-# 0.47x of the hand-written loop, and so did two batches ahead: the cost was elsewhere
-# (see feed_queue.sql); two batches ahead keeps the queue short all the same.
-FEED_AHEAD = 2
+# How many batches the queue may hold (waiting or in flight): the feeder tops it up to
+# that and no further (see feed_queue.sql for why a long queue is slow). Four batches
+# keep a few workers busy between two feeds.
+QUEUE_BATCHES = 4
+
+# A consumer vacuums its queue table after deleting this many messages. Every handled
+# message leaves a dead row that pgmq's grouped read scans like a live one, and
+# autovacuum visits a database at most once a minute (about 100,000 messages at the
+# rates bench/dispatch.py measures). Vacuuming a short queue takes milliseconds.
+VACUUM_AFTER_DELETES = 2000
 
 
 def queue_names(handler: str) -> tuple[str, str]:
@@ -66,7 +70,8 @@ class StreamSubscription:
         self.table = sql.Identifier(f"q_{self.queue}")
         self.not_before = 0.0
         self.retrying = False
-        self.feed_batch = FEED_AHEAD * config.messages_per_tick
+        self.queue_limit = QUEUE_BATCHES * config.messages_per_tick
+        self.deleted_since_vacuum = 0
 
     def start(self, conn: psycopg.Connection[Any]) -> None:
         """Create the queues (idempotent) and register the subscription."""
@@ -101,7 +106,7 @@ class StreamSubscription:
                 self.spec.name,
                 self.queue,
                 self.spec.stream_category,
-                self.feed_batch,
+                self.queue_limit,
                 types,
                 self.spec.source_stream,
             ),
@@ -182,7 +187,17 @@ class StreamSubscription:
                 conn.execute("SELECT pgmq.delete(%s, %s::bigint[])", (self.queue, done))
         if handled:
             logger.info("%s: %d handled from queue %s", self.spec.name, handled, self.queue)
+        self.deleted_since_vacuum += len(done)
+        if self.deleted_since_vacuum >= VACUUM_AFTER_DELETES:
+            self.vacuum(conn)
         return len(rows)
+
+    def vacuum(self, conn: psycopg.Connection[Any]) -> None:
+        """Reclaim the queue table's dead rows (outside any transaction, as VACUUM must
+        be). A role that does not own the table gets a server warning and no vacuum:
+        autovacuum is then the only cleaner."""
+        self.deleted_since_vacuum = 0
+        conn.execute(sql.SQL("VACUUM pgmq.{}").format(self.table))
 
     def _readable(
         self, conn: psycopg.Connection[Any], body: dict[str, Any], read_ct: int

@@ -251,3 +251,51 @@ def test_the_feeder_queues_only_what_the_handler_runs(store: Any, conn: Conn) ->
     assert conn.execute("SELECT pgstore.feed_queue('h', 'feedtest', 'stock', 100)").fetchone() == (
         0,
     )
+
+
+def test_the_feeder_tops_the_queue_up_to_its_limit_and_no_further(store: Any, conn: Conn) -> None:
+    """A queue that grew with the backlog would slow every grouped read."""
+    from pgstore.messages import NewMessage as New
+
+    store.append("stock-1", [New("Taken", {"n": n}) for n in range(25)])
+    conn.execute("SELECT pgmq.create('limited')")
+    conn.execute("INSERT INTO pgstore.handler_positions (handler, category) VALUES ('h', 'stock')")
+
+    def feed() -> int:
+        row = conn.execute("SELECT pgstore.feed_queue('h', 'limited', 'stock', 10)").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def queued() -> list[int]:
+        rows = conn.execute("SELECT (message->'data'->>'n')::int FROM pgmq.q_limited ORDER BY 1")
+        return [int(row[0]) for row in rows]
+
+    assert feed() == 10
+    assert feed() == 0  # full: nothing more, and the position stays put
+    assert queued() == list(range(10))
+    conn.execute("SELECT pgmq.delete('limited', ARRAY[1, 2, 3]::bigint[])")
+    assert feed() == 3  # topped up, in order, from where it stopped
+    assert queued() == list(range(3, 13))
+
+
+def test_a_consumer_vacuums_its_queue_as_it_deletes(
+    fanout: Domain, conn: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pgstore.dispatch.stream.VACUUM_AFTER_DELETES", 5)
+    queue = queue_names("fanout.First")[0]
+
+    def vacuums() -> int:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = conn.execute(
+            "SELECT vacuum_count FROM pg_stat_user_tables"
+            " WHERE schemaname = 'pgmq' AND relname = %s",
+            (f"q_{queue}",),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    send(fanout, *range(4))
+    Dispatcher(fanout, once=True).run()
+    assert vacuums() == 0  # 4 deleted: not yet
+    send(fanout, *range(4, 12))
+    Dispatcher(fanout, once=True).run()  # a new consumer: 8 deleted
+    wait_until(lambda: vacuums() == 1, timeout=10)
