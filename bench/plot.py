@@ -1,0 +1,76 @@
+"""Append throughput against clients, as a PNG, from bench/append.py's results.
+
+python bench/plot.py [--input FILE] [--output FILE]   (needs pip install '.[bench]')
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# (column in append.json, label, line style)
+SERIES = [
+    ("bare_insert_per_s", "plain INSERT, primary key only", "--"),
+    ("indexed_insert_per_s", "plain INSERT, event-store indexes", ":"),
+    ("table_insert_per_s", "INSERT into pgstore.messages", "-."),
+    ("pgstore_per_s", "pgstore.append_messages", "-"),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--input", type=Path, default=RESULTS / "append.json")
+    parser.add_argument("--output", type=Path, default=RESULTS / "append_clients.png")
+    args = parser.parse_args()
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display needed
+        from matplotlib import pyplot
+    except ImportError:
+        sys.exit("bench/plot.py needs matplotlib: pip install '.[bench]'")
+    if not args.input.exists():
+        sys.exit(f"no results in {args.input}: run python bench/append.py first")
+    document = json.loads(args.input.read_text())
+    rows: list[dict[str, Any]] = [row for row in document["rows"] if row["test"] == "single append"]
+
+    figure, axes = pyplot.subplots(figsize=(7, 4.5))
+    for categories, marker in (("one", "o"), ("many", "s")):
+        shaped = sorted(
+            (row for row in rows if row["categories"] == categories),
+            key=lambda row: int(row["clients"]),
+        )
+        if not shaped:
+            continue
+        clients = [int(row["clients"]) for row in shaped]
+        for column, label, style in SERIES:
+            if categories == "many" and column != "pgstore_per_s":
+                continue  # the baselines do not depend on the category count
+            axes.plot(
+                clients,
+                [row[column] for row in shaped],
+                linestyle=style,
+                marker=marker,
+                label=f"{label} ({categories} categor{'y' if categories == 'one' else 'ies'})",
+            )
+    axes.set_xscale("log", base=2)
+    axes.set_xticks([1, 4, 16], labels=["1", "4", "16"])
+    axes.set_xlabel("concurrent clients")
+    axes.set_ylabel("single-event appends per second")
+    axes.set_ylim(bottom=0)
+    axes.set_title(f"pgstore append throughput ({document['when']}, quick={document['quick']})")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    args.output.parent.mkdir(exist_ok=True)
+    figure.savefig(args.output, dpi=120)
+    print(f"plot: {args.output}")
+
+
+if __name__ == "__main__":
+    main()
