@@ -83,12 +83,30 @@ ON CONFLICT (handler, message_id) DO UPDATE
        attempts = pgstore.dead_letters.attempts + excluded.attempts,
        last_failed_at = excluded.last_failed_at, dead_at = now(), replay_requested_at = NULL
 
+-- name: dead_letter_list
+-- A handler's dead letters, each led by the columns of its Message (the stream position
+-- and time come from the stored message; a message gone from the store gives -1 and
+-- the time it died).
+SELECT d.message_id, d.stream_name, d.type, coalesce(m.position, -1), d.global_position,
+       d.data, d.metadata, coalesce(m.time, d.dead_at),
+       d.error, d.traceback, d.attempts, d.first_failed_at, d.last_failed_at,
+       d.replay_requested_at IS NOT NULL
+  FROM pgstore.dead_letters d
+  LEFT JOIN pgstore.messages m
+    ON m.category = split_part(d.stream_name, '-', 1) AND m.global_position = d.global_position
+ WHERE d.handler = %(handler)s
+ ORDER BY d.global_position
+
 -- name: dead_letter_replays
-SELECT message_id, global_position, stream_name, type, data, metadata, dead_at
-  FROM pgstore.dead_letters
- WHERE handler = %(handler)s AND replay_requested_at IS NOT NULL
- ORDER BY global_position
-   FOR UPDATE SKIP LOCKED
+-- The Message columns of dead_letter_list, for the letters whose replay was asked for.
+SELECT d.message_id, d.stream_name, d.type, coalesce(m.position, -1), d.global_position,
+       d.data, d.metadata, coalesce(m.time, d.dead_at)
+  FROM pgstore.dead_letters d
+  LEFT JOIN pgstore.messages m
+    ON m.category = split_part(d.stream_name, '-', 1) AND m.global_position = d.global_position
+ WHERE d.handler = %(handler)s AND d.replay_requested_at IS NOT NULL
+ ORDER BY d.global_position
+   FOR UPDATE OF d SKIP LOCKED
 
 -- name: dead_letter_delete
 DELETE FROM pgstore.dead_letters WHERE handler = %(handler)s AND message_id = %(message_id)s

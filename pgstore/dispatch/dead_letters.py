@@ -85,20 +85,8 @@ class TableDeadLetters(DeadLetters):
         )
 
     def list(self, conn: psycopg.Connection[Any]) -> list[DeadLetter]:
-        rows = conn.execute(
-            "SELECT message_id, stream_name, type, global_position, data, metadata, dead_at, error,"
-            " traceback, attempts, first_failed_at, last_failed_at, replay_requested_at IS NOT NULL"
-            " FROM pgstore.dead_letters WHERE handler = %s ORDER BY global_position",
-            (self.handler,),
-        ).fetchall()
-        return [
-            DeadLetter(
-                self.handler,
-                Message(row[0], row[1], row[2], -1, row[3], row[4], row[5], row[6]),
-                *row[7:],
-            )
-            for row in rows
-        ]
+        rows = conn.execute(QUERIES["dead_letter_list"], {"handler": self.handler}).fetchall()
+        return [DeadLetter(self.handler, Message(*row[:8]), *row[8:]) for row in rows]
 
     def replay(self, conn: psycopg.Connection[Any], message_ids: set[str] | None) -> int:
         return conn.execute(

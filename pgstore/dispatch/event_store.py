@@ -101,7 +101,7 @@ class EventStoreSubscription:
         """Run the handler again on the dead letters `pgstore dlq replay` marked."""
         rows = conn.execute(QUERIES["dead_letter_replays"], {"handler": self.spec.name}).fetchall()
         for row in rows:
-            message = Message(row[0], row[2], row[3], -1, row[1], row[4], row[5], row[6])
+            message = Message(*row)
             outcome = self.processor.process(conn, message)
             if outcome is Outcome.RETRY:
                 self.retrying = True

@@ -13,6 +13,7 @@ import pytest
 
 from pgstore import ANY, AggregateRoot, Domain, Event, Message, handle
 from pgstore.dispatch import Dispatcher
+from pgstore.dispatch.dead_letters import TableDeadLetters
 from pgstore.errors import ConfigurationError
 from pgstore.repository import AggregateConflict
 from tests.waiting import wait_until
@@ -202,6 +203,26 @@ def test_failures_are_retried_then_dead_lettered(
     stock_model = model(shop, "Stock")
     assert shop.repository_for(stock_model).find_by(item="pen").level == 8
     assert shop.repository_for(stock_model).find_by(item="book").level == 100
+
+
+def test_a_replayed_dead_letter_is_the_stored_message(
+    shop: Domain, recorder: Recorder, conn: psycopg.Connection[Any]
+) -> None:
+    stock(shop, "book", 100)
+    recorder.fail_times["book"] = 99
+    order = ship(shop, "book", 4)
+    drain(shop)
+    (shipped,) = [m for m in shop.store.read_stream(order.stream_name) if "Shipped" in m.type]
+    (letter,) = TableDeadLetters("shop.Stocking").list(conn)
+    assert letter.message == shipped  # position and time too, from the store
+
+    recorder.fail_times["book"] = 0
+    assert TableDeadLetters("shop.Stocking").replay(conn, None) == 1
+    drain(shop)
+    replayed = calls(recorder, "take_stock")[-1]._message
+    assert replayed == shipped
+    assert shop.repository_for(model(shop, "Stock")).find_by(item="book").level == 96
+    assert conn.execute("SELECT count(*) FROM pgstore.dead_letters").fetchone() == (0,)
 
 
 def test_retry_counts_survive_a_restart(
