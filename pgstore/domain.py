@@ -182,6 +182,4 @@ class Domain:
         event_class = self.events.get(message.type)
         if event_class is None:
             raise UnknownEventType(f"{message.type} is not an event of domain {self.name}")
-        event = event_class.from_dict(message.data)
-        object.__setattr__(event, "_message", message)
-        return event
+        return event_class.from_message(message)

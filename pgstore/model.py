@@ -12,6 +12,9 @@ from typing import Any, ClassVar
 
 from pgstore.errors import PgstoreError
 
+if typing.TYPE_CHECKING:
+    from pgstore.messages import Message
+
 
 class ValidationError(PgstoreError, ValueError):
     """A model was given values that do not match its fields."""
@@ -101,6 +104,13 @@ class Event(Model):
 
     def __post_init__(self) -> None:
         self._validate()
+
+    @classmethod
+    def from_message(cls, message: Message) -> typing.Self:
+        """The event a stored message carries; it keeps the message as ``_message``."""
+        event = cls.from_dict(message.data)
+        object.__setattr__(event, "_message", message)  # events are frozen
+        return event
 
 
 def make_model(cls: type[Any], base: type[Model], *, frozen: bool, with_id: bool) -> type[Any]:

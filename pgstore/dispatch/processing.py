@@ -182,10 +182,9 @@ class MessageProcessor:
         payload: Any = message  # a type this domain does not know reaches $any as stored
         if event_class is not None:
             try:
-                payload = event_class.from_dict(message.data)
+                payload = event_class.from_message(message)
             except (ValidationError, TypeError) as error:
                 raise Undeliverable(f"cannot deserialise {message.type}: {error}") from error
-            object.__setattr__(payload, "_message", message)
         handler = self.spec.cls()
         for name in self.spec.methods_for(message.type):
             getattr(handler, name)(payload)
