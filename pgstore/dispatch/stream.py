@@ -197,7 +197,13 @@ class StreamSubscription:
         be). A role that does not own the table gets a server warning and no vacuum:
         autovacuum is then the only cleaner."""
         self.deleted_since_vacuum = 0
-        conn.execute(sql.SQL("VACUUM pgmq.{}").format(self.table))
+        try:
+            conn.execute(sql.SQL("VACUUM pgmq.{}").format(self.table))
+        except psycopg.OperationalError:
+            raise  # the connection is gone: the dispatcher reconnects
+        except psycopg.Error as error:
+            # Upkeep only: handling goes on, and autovacuum remains.
+            logger.warning("%s: could not vacuum queue %s: %s", self.spec.name, self.queue, error)
 
     def _readable(
         self, conn: psycopg.Connection[Any], body: dict[str, Any], read_ct: int

@@ -299,3 +299,14 @@ def test_a_consumer_vacuums_its_queue_as_it_deletes(
     send(fanout, *range(4, 12))
     Dispatcher(fanout, once=True).run()  # a new consumer: 8 deleted
     wait_until(lambda: vacuums() == 1, timeout=10)
+
+
+def test_a_failed_vacuum_is_reported_and_handling_goes_on(
+    fanout: Domain, conn: Conn, caplog: pytest.LogCaptureFixture
+) -> None:
+    subscription = next(
+        s for s in Dispatcher(fanout, once=True).subscriptions if isinstance(s, StreamSubscription)
+    )
+    subscription.table = sql.Identifier("q_no_such_queue")
+    subscription.vacuum(conn)  # does not raise
+    assert "could not vacuum queue" in caplog.text and "does not exist" in caplog.text
