@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
 from pgstore.cli import EXIT_CONFLICT, EXIT_INVALID_INPUT, EXIT_UNAVAILABLE
+from tests.acceptance.subprocesses import environment
 
 
 def pgstore(
     *args: str, dsn: str | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "PGSTORE_DSN" and not k.startswith("PG")}
-    if dsn is not None:
-        env["PGSTORE_DSN"] = dsn
     return subprocess.run(
         [sys.executable, "-m", "pgstore", *args],
         capture_output=True,
         text=True,
-        env=env,
+        env=environment(dsn),
         input=stdin,
         timeout=60,
         check=False,

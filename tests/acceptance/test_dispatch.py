@@ -18,14 +18,8 @@ import pytest
 
 from pgstore.messages import NewMessage
 from pgstore.store import EventStore
+from tests.acceptance.subprocesses import ROOT, environment
 from tests.waiting import wait_until
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def environment(dsn: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    return env | {"PGSTORE_DSN": dsn} | extra
 
 
 def run(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -14,16 +12,15 @@ import pytest
 
 from pgstore.messages import NewMessage
 from pgstore.store import EventStore
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.acceptance.subprocesses import ROOT, environment
 
 
 def pgstore(dsn: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "FAILING"}
+    inherited = {k: v for k, v in environment(dsn).items() if k != "FAILING"}
     return subprocess.run(
         [sys.executable, "-m", "pgstore", *args],
         cwd=ROOT,
-        env=environment | {"PGSTORE_DSN": dsn} | env,
+        env=inherited | env,
         capture_output=True,
         text=True,
         timeout=120,

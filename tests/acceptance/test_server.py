@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.acceptance.subprocesses import environment
+
 
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
@@ -26,13 +28,11 @@ def data_dir() -> Iterator[Path]:
 
 
 def run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "PGSTORE_DSN" and not k.startswith("PG")}
-    env["PGSTORE_DATA_DIR"] = str(data_dir)
     return subprocess.run(
         [sys.executable, "-m", "pgstore", *args],
         capture_output=True,
         text=True,
-        env=env,
+        env=environment(PGSTORE_DATA_DIR=str(data_dir)),
         timeout=120,
         check=False,
     )

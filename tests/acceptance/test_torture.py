@@ -15,7 +15,6 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import psycopg_pool
@@ -25,10 +24,10 @@ from pgstore.errors import WrongExpectedVersion
 from pgstore.messages import NewMessage
 from pgstore.migrate import migrate
 from pgstore.store import EventStore
+from tests.acceptance.subprocesses import ROOT, environment
 from tests.pgcluster import LocalCluster
 from tests.waiting import wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 STREAMS = 6
 
 
@@ -79,11 +78,10 @@ def writer(dsn: str, seed: int, events: int) -> int:
 
 
 def dispatcher(dsn: str) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | {"PGSTORE_DSN": dsn}
     return subprocess.Popen(
         [sys.executable, "-m", "pgstore", "dispatch", "tests.apps.torture"],
         cwd=ROOT,
-        env=env,
+        env=environment(dsn),
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.acceptance.subprocesses import ROOT
 
 
 @pytest.fixture(scope="module")
