@@ -24,6 +24,7 @@ EXIT_INVALID_INPUT = 3
 EXIT_CONFLICT = 4
 EXIT_UNAVAILABLE = 5
 EXIT_CONFIGURATION = 6
+EXIT_TIMEOUT = 7
 
 _EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (errors.ConfigurationError, EXIT_CONFIGURATION),
@@ -31,10 +32,71 @@ _EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (errors.DuplicateMessageId, EXIT_CONFLICT),
     (errors.StreamOrderConflict, EXIT_CONFLICT),
     (ValueError, EXIT_INVALID_INPUT),
+    (RecursionError, EXIT_INVALID_INPUT),
     (errors.ServerError, EXIT_UNAVAILABLE),
     (errors.MigrationError, EXIT_UNAVAILABLE),
+    # A statement or lock timeout is an OperationalError to the driver, but the
+    # database is there: it said no in time.
+    (psycopg.errors.QueryCanceled, EXIT_TIMEOUT),
+    (psycopg.errors.LockNotAvailable, EXIT_TIMEOUT),
+    (psycopg.errors.NumericValueOutOfRange, EXIT_INVALID_INPUT),
     (psycopg.OperationalError, EXIT_UNAVAILABLE),
 ]
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+class InvalidInput(click.BadParameter):
+    """A value on the command line that pgstore cannot use (exit code 3, not 2: the
+    command was well formed, its input was not)."""
+
+    exit_code = EXIT_INVALID_INPUT
+
+
+class Int64(click.ParamType[int]):
+    """A whole number that fits PostgreSQL's bigint, at least `minimum`."""
+
+    name = "integer"
+
+    def __init__(self, minimum: int = INT64_MIN) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            number = value
+        else:
+            try:
+                number = int(str(value).strip(), 10)
+            except ValueError:
+                raise InvalidInput(f"{value!r} is not a whole number", ctx, param) from None
+        if not self.minimum <= number <= INT64_MAX:
+            raise InvalidInput(
+                f"{value} is out of range ({self.minimum} to {INT64_MAX})", ctx, param
+            )
+        return number
+
+
+class Seconds(click.ParamType[float]):
+    """A duration in seconds, above 0 and at most `maximum`."""
+
+    name = "seconds"
+
+    def __init__(self, maximum: float) -> None:
+        self.maximum = maximum
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"{value!r} is not a number of seconds", ctx, param) from None
+        if not 0 < seconds <= self.maximum:
+            raise InvalidInput(
+                f"{value} must be above 0 and at most {self.maximum:g} seconds", ctx, param
+            )
+        return seconds
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -174,6 +236,8 @@ def parse_json_object(text: str, what: str) -> dict[str, Any]:
         value = json.loads(text)
     except json.JSONDecodeError as error:
         fail(f"{what} is not valid JSON: {error}", EXIT_INVALID_INPUT)
+    except RecursionError:
+        fail(f"{what} is nested too deeply (the store's limit is 100 levels)", EXIT_INVALID_INPUT)
     if not isinstance(value, dict):
         fail(f"{what} must be a JSON object, not {type(value).__name__}", EXIT_INVALID_INPUT)
     return value
@@ -186,7 +250,7 @@ def parse_json_object(text: str, what: str) -> dict[str, Any]:
 @click.option("--metadata", help="Metadata as a JSON object.")
 @click.option(
     "--expected-version",
-    type=int,
+    type=Int64(minimum=-1),
     help="Fail unless the stream is at this version (-1: new stream).",
 )
 @click.option(
@@ -219,13 +283,17 @@ def append(
 @click.option(
     "--from",
     "start",
-    type=int,
+    type=Int64(minimum=0),
     default=0,
     show_default=True,
     help="Stream position (for a stream) or global position (for a category).",
 )
 @click.option(
-    "--limit", type=int, default=100, show_default=True, help="At most this many (-1: all)."
+    "--limit",
+    type=Int64(minimum=-1),
+    default=100,
+    show_default=True,
+    help="At most this many (-1: all).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_context

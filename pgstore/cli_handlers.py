@@ -219,9 +219,9 @@ def queues_list(ctx: Context) -> None:
             " ORDER BY handler"
         ).fetchall()
         for handler, category, queue, dead_letter_queue in rows:
-            depth = conn.execute("SELECT queue_length FROM pgmq.metrics(%s)", (queue,)).fetchone()
+            depth = conn.execute("SELECT depth FROM pgstore.queue_depth(%s)", (queue,)).fetchone()
             dead = conn.execute(
-                "SELECT queue_length FROM pgmq.metrics(%s)", (dead_letter_queue,)
+                "SELECT depth FROM pgstore.queue_depth(%s)", (dead_letter_queue,)
             ).fetchone()
             click.echo(
                 f"{handler}  category={category}  queue={queue}  "

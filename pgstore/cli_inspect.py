@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 
-from pgstore import query as queries
+from pgstore import query_login, sandbox
 from pgstore._tables import cell, table
-from pgstore.cli import Context, main, pass_context, reported_errors
+from pgstore.cli import Context, Int64, Seconds, main, pass_context, reported_errors
 from pgstore.status import collect, find_handler, rewind
 
 
@@ -31,41 +31,60 @@ def _plain(value: Any) -> Any:
 @click.argument("sql")
 @click.option(
     "--limit",
-    type=click.IntRange(min=1),
+    type=Int64(minimum=1),
     default=100,
     show_default=True,
-    help="At most this many rows (a LIMIT is added when the query has none).",
+    help="At most this many rows, whatever the query's own LIMIT.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of objects.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
 @click.option("--explain", is_flag=True, help="Print the rewritten SQL and its plan instead.")
 @click.option(
     "--timeout",
-    "timeout_ms",
-    type=int,
-    default=10_000,
+    "timeout_seconds",
+    type=Seconds(maximum=sandbox.MAX_TIMEOUT_SECONDS),
+    default=10.0,
     show_default=True,
-    help="Statement timeout in milliseconds.",
+    help="Statement timeout in seconds.",
+)
+@click.option(
+    "--query-dsn",
+    envvar="PGSTORE_QUERY_DSN",
+    help="Run the query as this login (it must hold pgstore_reader and nothing else). "
+    "Default: pgstore's own login pgstore_query, with a one-minute password.",
 )
 @pass_context
 def query_command(
-    ctx: Context, sql: str, limit: int, as_json: bool, as_csv: bool, explain: bool, timeout_ms: int
+    ctx: Context,
+    sql: str,
+    limit: int,
+    as_json: bool,
+    as_csv: bool,
+    explain: bool,
+    timeout_seconds: float,
+    query_dsn: str | None,
 ) -> None:
-    """Run one read-only SELECT against the store.
+    """Run one read-only SELECT against the store, as a login that can only read.
 
     \b
     Conveniences, rewritten into plain PostgreSQL:
       FROM stream('order-1')       the stream's events, in order
       FROM category('order')       the category's events, in global order
       data.book_id, metadata.x     JSON fields of data and metadata
-    pgstore.events has every message with its metadata decoded; a query that names
-    a stream_name gets the matching category predicate so it reads one partition.
-    Anything that is not a single SELECT without side effects is refused.
+    pgstore.events has every message with its metadata decoded; a query restricted to
+    one stream_name gets the matching category predicate so it reads one partition.
+    Only allowlisted functions may be called (pure built-ins and pgstore's reads).
     """
-    with reported_errors(), ctx.connect() as conn:
-        rewritten, result = queries.run(
-            conn, sql, limit=limit, timeout_ms=timeout_ms, explain=explain
-        )
+    with reported_errors():
+        sandbox.rewrite(sql)  # refuse a bad query before connecting anywhere
+        with query_login.connect(
+            ctx.target.conninfo,
+            query_conninfo=query_dsn,
+            notice=lambda text: click.echo(f"pgstore: {text}", err=True),
+        ) as conn:
+            rewritten, result = sandbox.run(
+                conn, sql, limit=limit, timeout_seconds=timeout_seconds, explain=explain
+            )
     if explain:
         click.echo(rewritten)
         click.echo("\n".join(str(row[0]) for row in result.rows))
@@ -171,7 +190,7 @@ def render_status(current: Any) -> str:
 
 @main.command()
 @click.argument("handler")
-@click.option("--from", "start", type=int, help="Global position to start again from.")
+@click.option("--from", "start", type=Int64(minimum=0), help="Global position to start again from.")
 @click.option(
     "--from-time",
     "since",

@@ -29,6 +29,14 @@ class MigrationError(PgstoreError):
     """The database schema cannot be migrated."""
 
 
+class NotConfined(ConfigurationError):
+    """The connection for `pgstore query` is not a login confined to pgstore_reader."""
+
+
+class QueryRefused(PgstoreError, ValueError):
+    """The query is not a single read-only SELECT of allowed functions."""
+
+
 class StoreError(PgstoreError):
     """The event store refused an operation.
 

@@ -15,6 +15,7 @@ from psycopg import sql
 
 from pgstore._resources import resource_dir
 from pgstore.errors import MigrationError
+from pgstore.queries import QUERIES
 
 MIGRATION_NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
 
@@ -143,6 +144,7 @@ def _migrate_locked(
         _install_pgmq(conn, progress)
         progress("applying functions and views")
         apply_functions(conn)
+    _regrant(conn)
     if needs_rebase(conn):
         old, new = rebase(conn)
         progress(
@@ -222,14 +224,28 @@ def create_message_store_role(conn: psycopg.Connection[Any]) -> None:
 
 
 def create_roles(conn: psycopg.Connection[Any]) -> None:
-    """Create (or re-grant) pgstore_reader, pgstore_writer and pgstore_dispatcher."""
-    _apply_roles(conn, "pgstore_roles.sql")
+    """Create (or re-grant) pgstore_reader, pgstore_writer, pgstore_dispatcher and the
+    pgstore_query login, and grant them their rights in this database."""
+    _apply_roles(conn, "pgstore_roles.sql", "pgstore_grants.sql")
 
 
-def _apply_roles(conn: psycopg.Connection[Any], name: str) -> None:
+def _regrant(conn: psycopg.Connection[Any]) -> None:
+    """Re-apply the grants of the roles this database uses, so that what an upgrade
+    added is granted (or not) exactly as the allowlists say."""
+    row = conn.execute(QUERIES["roles_in_use"]).fetchone()
+    assert row is not None
+    pgstore_roles, message_store_role = row
+    if pgstore_roles:
+        _apply_roles(conn, "pgstore_grants.sql")
+    if message_store_role:
+        _apply_roles(conn, "message_store.sql")
+
+
+def _apply_roles(conn: psycopg.Connection[Any], *names: str) -> None:
     with conn.transaction():
-        path = resource_dir("sql") / "roles" / name
-        conn.execute(sql.SQL(path.read_text(encoding="utf-8")))  # our own file
+        for name in names:
+            path = resource_dir("sql") / "roles" / name
+            conn.execute(sql.SQL(path.read_text(encoding="utf-8")))  # our own file
 
 
 def apply_functions(conn: psycopg.Connection[Any]) -> None:

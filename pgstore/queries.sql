@@ -111,8 +111,57 @@ SELECT d.message_id, d.stream_name, d.type, coalesce(m.position, -1), d.global_p
 -- name: dead_letter_delete
 DELETE FROM pgstore.dead_letters WHERE handler = %(handler)s AND message_id = %(message_id)s
 
--- name: stream_subscription_register
-INSERT INTO pgstore.stream_subscriptions (handler, category, queue, dead_letter_queue)
-VALUES (%(handler)s, %(category)s, %(queue)s, %(dead_letter_queue)s)
-ON CONFLICT (handler) DO UPDATE SET category = excluded.category
-RETURNING queue, dead_letter_queue
+-- name: queue_create
+SELECT queue, dead_letter_queue FROM pgstore.create_queue(%(handler)s, %(category)s)
+
+-- name: queue_table
+-- The queue's table, if pgstore may read it (else NULL): see sql/pgstore/queue_table.sql.
+SELECT pgstore.queue_table(%(queue)s)::text
+
+-- name: query_login_privileges
+-- What this session's login could do beyond pgstore_reader: role attributes, other
+-- roles it belongs to (directly or not), schemas it owns. pgstore query runs only
+-- when all three are empty.
+SELECT r.rolname,
+       array_remove(ARRAY[
+         CASE WHEN r.rolsuper THEN 'SUPERUSER' END,
+         CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END,
+         CASE WHEN r.rolcreatedb THEN 'CREATEDB' END,
+         CASE WHEN r.rolreplication THEN 'REPLICATION' END,
+         CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END], NULL),
+       ARRAY(SELECT g.rolname::text FROM pg_catalog.pg_roles g
+              WHERE g.oid <> r.oid AND g.rolname <> 'pgstore_reader'
+                AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')
+              ORDER BY 1),
+       ARRAY(SELECT n.nspname::text FROM pg_catalog.pg_namespace n
+              WHERE n.nspowner = r.oid ORDER BY 1)
+  FROM pg_catalog.pg_roles r
+ WHERE r.rolname = session_user
+
+-- name: query_login_exists
+SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgstore_query'),
+       EXISTS (SELECT FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r
+                 ON r.rolname = 'pgstore_reader'
+                WHERE n.nspname = 'pgstore'
+                  AND pg_catalog.has_schema_privilege(r.oid, n.oid, 'USAGE'))
+
+-- name: server_time_in
+SELECT (now() + make_interval(secs => %(seconds)s))::text
+
+-- name: roles_in_use
+-- Whether pgstore's roles are set up in this database, and Message DB's login exists.
+SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r
+                 ON r.rolname = 'pgstore_reader'
+                WHERE n.nspname = 'pgstore'
+                  AND pg_catalog.has_schema_privilege(r.oid, n.oid, 'USAGE')),
+       EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'message_store')
+
+-- name: handler_find
+-- A started handler by full name (`domain.Handler`) or by class name (the part after
+-- the last '.'); plain comparisons, so any character in the name is literal.
+SELECT p.handler, p.category, p.position, s.queue, s.dead_letter_queue
+  FROM pgstore.handler_positions p
+  LEFT JOIN pgstore.stream_subscriptions s ON s.handler = p.handler
+ WHERE p.handler = %(name)s
+    OR (strpos(%(name)s, '.') = 0 AND right(p.handler, length(%(name)s) + 1) = '.' || %(name)s)
+ ORDER BY p.handler

@@ -10,6 +10,7 @@ import psycopg
 
 from pgstore import subscriptions
 from pgstore.domain import Domain
+from pgstore.queries import QUERIES
 
 
 @dataclass(frozen=True)
@@ -129,13 +130,7 @@ def find_handler(conn: psycopg.Connection[Any], name: str) -> HandlerRecord:
     """A started handler by full name (`domain.Handler`) or class name."""
     from pgstore.errors import ConfigurationError
 
-    rows = conn.execute(
-        "SELECT p.handler, p.category, p.position, s.queue, s.dead_letter_queue"
-        " FROM pgstore.handler_positions p"
-        " LEFT JOIN pgstore.stream_subscriptions s ON s.handler = p.handler"
-        " WHERE p.handler = %s OR p.handler LIKE %s",
-        (name, "%." + name.replace("%", r"\%").replace("_", r"\_")),
-    ).fetchall()
+    rows = conn.execute(QUERIES["handler_find"], {"name": name}).fetchall()
     if len(rows) != 1:
         known = [row[0] for row in conn.execute("SELECT handler FROM pgstore.handler_positions")]
         raise ConfigurationError(

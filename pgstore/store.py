@@ -11,7 +11,7 @@ from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from pgstore.errors import translated_errors
+from pgstore.errors import InvalidMessage, translated_errors
 from pgstore.messages import Appended, Message, NewMessage
 from pgstore.queries import QUERIES
 
@@ -74,7 +74,12 @@ class EventStore:
             "metadata": [_jsonb(m.metadata) for m in batch],
             "expected_version": expected_version,
         }
-        rows = self._fetch("append_messages", params, conn)
+        try:
+            rows = self._fetch("append_messages", params, conn)
+        except RecursionError as error:  # the JSON encoder gave up on the nesting
+            raise InvalidMessage(
+                f"Message data or metadata is nested too deeply to store (Stream: {stream_name})"
+            ) from error
         return [Appended(*row) for row in rows]
 
     def read_stream(

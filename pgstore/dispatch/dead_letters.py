@@ -123,8 +123,12 @@ class QueueDeadLetters(DeadLetters):
         )
 
     def _rows(self, conn: psycopg.Connection[Any]) -> list[tuple[int, dict[str, Any]]]:
-        table = psycopg.sql.Identifier(f"q_{self.dead_letter_queue}")
-        query = psycopg.sql.SQL("SELECT msg_id, message FROM pgmq.{} ORDER BY msg_id").format(table)
+        # The name comes from a stored row: read the table only if pgstore created it.
+        row = conn.execute(QUERIES["queue_table"], {"queue": self.dead_letter_queue}).fetchone()
+        if row is None or row[0] is None:
+            return []
+        table = psycopg.sql.Identifier("pgmq", f"q_{self.dead_letter_queue}")
+        query = psycopg.sql.SQL("SELECT msg_id, message FROM {} ORDER BY msg_id").format(table)
         return [(int(row[0]), row[1]) for row in conn.execute(query).fetchall()]
 
     def list(self, conn: psycopg.Connection[Any]) -> list[DeadLetter]:

@@ -35,10 +35,14 @@ QUEUE_BATCHES = 4
 # rates bench/dispatch.py measures). Vacuuming a short queue takes milliseconds.
 VACUUM_AFTER_DELETES = 2000
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
 
 def queue_names(handler: str) -> tuple[str, str]:
-    """The handler's pgmq queue and dead-letter queue (pgmq allows 47 characters)."""
-    readable = re.sub(r"[^a-z0-9]+", "_", handler.lower()).strip("_")[:30]
+    """The handler's pgmq queue and dead-letter queue (pgmq allows 47 characters); the
+    same rule as pgstore.queue_names() in SQL, which is what creates them."""
+    lowered = handler.translate(_ASCII_LOWER)
+    readable = re.sub(r"[^a-z0-9]+", "_", lowered).strip("_")[:30]
     digest = hashlib.sha256(handler.encode()).hexdigest()[:8]
     queue = f"ps_{readable}_{digest}"
     return queue, f"{queue}_dlq"
@@ -76,21 +80,11 @@ class StreamSubscription:
     def start(self, conn: psycopg.Connection[Any]) -> None:
         """Create the queues (idempotent) and register the subscription."""
         with conn.transaction():
-            conn.execute("SELECT pgmq.create(%s)", (self.queue,))
-            conn.execute("SELECT pgmq.create(%s)", (self.dead_letter_queue,))
-            conn.execute(
-                QUERIES["stream_subscription_register"],
-                {
-                    "handler": self.spec.name,
-                    "category": self.spec.stream_category,
-                    "queue": self.queue,
-                    "dead_letter_queue": self.dead_letter_queue,
-                },
-            )
-            conn.execute(
-                QUERIES["position_register"],
+            created = conn.execute(
+                QUERIES["queue_create"],
                 {"handler": self.spec.name, "category": self.spec.stream_category},
-            )
+            ).fetchone()
+        assert created == (self.queue, self.dead_letter_queue), created
         self.processor.load_failures(conn)
 
     def tick(self, conn: psycopg.Connection[Any]) -> int:

@@ -7,9 +7,23 @@
 -- earlier append wrote them) returns their original positions and writes nothing;
 -- an id already used in another stream raises duplicate_message_id (PS003).
 --
+-- Global positions: ((transaction id + xid_offset()) << 16) + an ordinal within that
+-- transaction's range of 65,536 positions (see global_position_horizon.sql for why
+-- readers then never skip a late commit). Nothing the caller controls enters it: the
+-- next free ordinal is looked up on the unique index of positions.
+--
+-- A stream's appends take turns on its head row (locked by the upsert until commit;
+-- only pgstore's own functions can write it). A transaction may lock the row after a
+-- transaction with a newer id (it got its id first, then waited): its messages must
+-- still sort after that writer's in global order, so they take the next free
+-- positions in *that* writer's range. The writer has committed (its lock was waited
+-- for), and this transaction is still running with an older id, so the horizon keeps
+-- every reader below both until this one commits: no reader can have passed them.
+--
 -- Written for speed: every check is a plain expression (no statement) and the
--- detailed error is built only when one fails; the work is three statements (claim
--- the ids, claim the positions, insert the messages).
+-- detailed error is built only when one fails. The usual append (the transaction's
+-- first, behind an older writer) is four statements: probe the first id, claim the
+-- positions on the head row, claim the ids, insert the messages.
 CREATE OR REPLACE FUNCTION pgstore.append_messages(
   stream_name text,
   ids uuid[],
@@ -29,8 +43,9 @@ AS $$
 DECLARE
   _count int := coalesce(cardinality(append_messages.ids), 0);
   _category text := split_part(append_messages.stream_name, '-', 1);
-  _xid_before xid8 := pg_current_xact_id_if_assigned();
-  _ordinal int;
+  -- Whether this transaction had an id before this call (it may have appended).
+  _had_xid boolean := pg_current_xact_id_if_assigned() IS NOT NULL;
+  _xid bigint;
   _first_global_position bigint;
   _version bigint;
   _previous_global_position bigint;
@@ -39,78 +54,74 @@ DECLARE
 BEGIN
   IF append_messages.stream_name IS NULL
       OR length(append_messages.stream_name) > 500
+      OR octet_length(append_messages.stream_name) > 1000
       OR strpos(append_messages.stream_name, '-') NOT BETWEEN 2 AND length(append_messages.stream_name) - 1
       OR append_messages.stream_name ~ '[[:cntrl:]]' THEN
     PERFORM pgstore.check_name('stream', append_messages.stream_name);
   END IF;
+  -- Every array must be one-dimensional and start at 1 (an array '[0:0]={...}' has
+  -- the right cardinality but nothing at index 1, which the checks below read).
   IF _count = 0
       OR cardinality(append_messages.types) IS DISTINCT FROM _count
       OR cardinality(append_messages.data) IS DISTINCT FROM _count
       OR cardinality(append_messages.metadata) <> _count
-      OR array_position(append_messages.ids, NULL) IS NOT NULL THEN
+      OR array_position(append_messages.ids, NULL) IS NOT NULL
+      OR array_ndims(append_messages.ids) <> 1 OR array_lower(append_messages.ids, 1) <> 1
+      OR array_ndims(append_messages.types) <> 1 OR array_lower(append_messages.types, 1) <> 1
+      OR array_ndims(append_messages.data) <> 1 OR array_lower(append_messages.data, 1) <> 1
+      OR array_ndims(append_messages.metadata) <> 1
+      OR array_lower(append_messages.metadata, 1) <> 1 THEN
     PERFORM pgstore.check_batch(append_messages.stream_name, append_messages.ids,
       append_messages.types, append_messages.data, append_messages.metadata);
+  END IF;
+  IF _count > 65536 THEN
+    RAISE EXCEPTION 'Too many messages in one transaction: at most 65536 (Stream: %, Already appended: 0, Appending: %)',
+        append_messages.stream_name, _count
+      USING ERRCODE = 'PS007';
   END IF;
   FOR _i IN 1.._count LOOP
     IF append_messages.types[_i] IS NULL
         OR length(append_messages.types[_i]) NOT BETWEEN 1 AND 500
+        OR octet_length(append_messages.types[_i]) > 1000
         OR append_messages.types[_i] ~ '[[:cntrl:]]' THEN
       PERFORM pgstore.check_name('type', append_messages.types[_i]);
     END IF;
+    -- A document nested more than 100 levels deep takes at least 808 bytes (array
+    -- elements are never compressed): smaller ones skip the depth walk.
     IF jsonb_typeof(append_messages.data[_i]) IS DISTINCT FROM 'object'
-        OR pg_column_size(append_messages.data[_i]) > 1048576 THEN
+        OR pg_column_size(append_messages.data[_i]) > 1048576
+        OR (pg_column_size(append_messages.data[_i]) > 768
+            AND jsonb_path_exists(append_messages.data[_i], 'strict $.**{100}')) THEN
       PERFORM pgstore.check_payload('data', append_messages.data[_i], append_messages.stream_name);
     END IF;
     IF append_messages.metadata[_i] IS NOT NULL
         AND (jsonb_typeof(append_messages.metadata[_i]) <> 'object'
-             OR pg_column_size(append_messages.metadata[_i]) > 1048576) THEN
+             OR pg_column_size(append_messages.metadata[_i]) > 1048576
+             OR (pg_column_size(append_messages.metadata[_i]) > 768
+                 AND jsonb_path_exists(append_messages.metadata[_i], 'strict $.**{100}'))) THEN
       PERFORM pgstore.check_payload('metadata', append_messages.metadata[_i], append_messages.stream_name);
     END IF;
   END LOOP;
 
-  -- Appends to one stream take turns from here to commit (gap-free positions, exact
-  -- expected versions), on a lock keyed by the stream in pgstore's own advisory lock
-  -- space: writers to other streams, even of the same category, never wait. It comes
-  -- before this transaction's first write, so a writer that waited here gets its
-  -- transaction id (its global position) after the writer it waited for.
-  PERFORM pg_advisory_xact_lock(1885823852, hashtext(append_messages.stream_name));
-
-  -- Global position = (this transaction's xid8 << 16) + the message's ordinal within
-  -- the transaction, kept in a transaction-local setting (see
-  -- global_position_horizon.sql for why readers can then never skip a late commit).
-  _ordinal := coalesce(nullif(current_setting('pgstore.transaction_ordinal', true), ''), '0')::int;
-  IF _ordinal + _count > 65536 THEN
-    RAISE EXCEPTION 'Too many messages in one transaction: at most 65536 (Stream: %, Already appended: %, Appending: %)',
-        append_messages.stream_name, _ordinal, _count
-      USING ERRCODE = 'PS007';
-  END IF;
-  _first_global_position :=
-    ((pg_current_xact_id()::text::bigint + pgstore.xid_offset()) << 16) + _ordinal;
-
-  -- Claim the message ids first: a repeated append is answered before it touches
-  -- the stream, and a duplicate is refused.
-  INSERT INTO pgstore.message_ids AS mi (id, stream_name, global_position)
-  SELECT u.id, append_messages.stream_name, _first_global_position + u.n - 1
-    FROM unnest(append_messages.ids) WITH ORDINALITY AS u (id, n)
-  ON CONFLICT (id) DO NOTHING;
-  GET DIAGNOSTICS _inserted = ROW_COUNT;
-  IF _inserted < _count THEN
-    IF _inserted = 0 THEN
-      RETURN QUERY SELECT * FROM pgstore.find_appended(append_messages.stream_name, append_messages.ids);
-      IF FOUND THEN
-        RETURN;
-      END IF;
+  -- A repeated append is answered before it touches the stream. (If only later ids
+  -- were appended before, claiming the ids below refuses the batch.)
+  IF EXISTS (SELECT FROM pgstore.message_ids mi WHERE mi.id = append_messages.ids[1]) THEN
+    RETURN QUERY SELECT * FROM pgstore.find_appended(append_messages.stream_name, append_messages.ids);
+    IF FOUND THEN
+      RETURN;
     END IF;
-    RAISE EXCEPTION 'Duplicate message id: % of % ids were already appended, to this or another stream (Stream: %, Ids: %)',
-        _count - _inserted, _count, append_messages.stream_name, append_messages.ids
-      USING ERRCODE = 'PS003';
+    PERFORM pgstore.refuse_duplicate_ids(append_messages.stream_name, append_messages.ids);
   END IF;
 
-  -- Claim the positions: the stream's head row holds its version, so this is one
-  -- statement instead of a probe through the partitions. A version that does not
-  -- match updates nothing and returns no row.
+  _xid := pg_current_xact_id()::text::bigint + pgstore.xid_offset();
+
+  -- Claim the positions on the stream's head row: one statement, and the row lock
+  -- that makes the stream's appends take turns until commit. A version that does not
+  -- match updates nothing and returns no row. The global positions written here are
+  -- this transaction's first (right when it has appended nothing before and the
+  -- previous writer is older); otherwise they are corrected below.
   INSERT INTO pgstore.stream_heads AS h (stream_name, category, version, last_global_position)
-  VALUES (append_messages.stream_name, _category, _count - 1, _first_global_position + _count - 1)
+  VALUES (append_messages.stream_name, _category, _count - 1, (_xid << 16) + _count - 1)
   ON CONFLICT ON CONSTRAINT stream_heads_pkey DO UPDATE
      SET version = h.version + _count,
          previous_global_position = h.last_global_position,
@@ -129,17 +140,39 @@ BEGIN
       USING ERRCODE = 'PS001';
   END IF;
 
-  -- Global order is transaction order, and a stream's positions must follow it: a
-  -- transaction that took its xid before the stream's last writer (it wrote
-  -- something else first, then waited for this stream) may not append after it.
-  IF _xid_before IS NOT NULL
-      AND (_previous_global_position >> 16) > _xid_before::text::bigint + pgstore.xid_offset() THEN
-    RAISE EXCEPTION 'Stream order conflict: a newer transaction appended to this stream first; retry the transaction (Stream: %)',
-        append_messages.stream_name
-      USING ERRCODE = 'PS006';
+  IF NOT _had_xid AND coalesce(_previous_global_position >> 16, 0) < _xid THEN
+    -- The usual case: this transaction's range is empty (it had no id, so it wrote
+    -- nothing) and the stream's last message sorts below it.
+    _first_global_position := _xid << 16;
+    INSERT INTO pgstore.message_ids AS mi (id, stream_name, global_position)
+    SELECT u.id, append_messages.stream_name, _first_global_position + u.n - 1
+      FROM unnest(append_messages.ids) WITH ORDINALITY AS u (id, n)
+    ON CONFLICT (id) DO NOTHING;
+    GET DIAGNOSTICS _inserted = ROW_COUNT;
+  ELSE
+    SELECT c.first_global_position, c.inserted
+      INTO _first_global_position, _inserted
+      FROM pgstore.claim_positions(append_messages.stream_name, append_messages.ids,
+        greatest(_xid, _previous_global_position >> 16)) c;
+    UPDATE pgstore.stream_heads h
+       SET last_global_position = _first_global_position + _count - 1
+     WHERE h.stream_name = append_messages.stream_name;
   END IF;
-
-  _i := set_config('pgstore.transaction_ordinal', (_ordinal + _count)::text, true)::int;
+  IF _inserted < _count THEN
+    IF _inserted = 0 THEN
+      -- A concurrent repeat: the same append committed while this one waited for the
+      -- head row. Give the positions back and answer as a repeat.
+      UPDATE pgstore.stream_heads h
+         SET version = h.version - _count,
+             last_global_position = h.previous_global_position
+       WHERE h.stream_name = append_messages.stream_name;
+      RETURN QUERY SELECT * FROM pgstore.find_appended(append_messages.stream_name, append_messages.ids);
+      IF FOUND THEN
+        RETURN;
+      END IF;
+    END IF;
+    PERFORM pgstore.refuse_duplicate_ids(append_messages.stream_name, append_messages.ids);
+  END IF;
 
   -- Wake the dispatchers. A NOTIFY in every append would serialise commits
   -- (PostgreSQL queues notifications under one global lock at commit: measured at

@@ -2,8 +2,10 @@
 -- message type; `kind` says which, and decides the rules:
 --   'stream'   <category>-<id>, both parts non-empty
 --   'category' no '-'
---   'type'     any text
--- All three must be non-empty, at most 500 characters and free of control characters.
+--   'type'     any text (a message type)
+--   'handler'  any text (a handler's name)
+-- All three must be non-empty, at most 500 characters and 1,000 bytes (UTF-8), and
+-- free of control characters (the byte limit keeps index rows below PostgreSQL's).
 CREATE OR REPLACE FUNCTION pgstore.check_name(
   kind text,
   value text
@@ -17,6 +19,7 @@ DECLARE
   _label text := CASE check_name.kind
     WHEN 'stream' THEN 'stream name'
     WHEN 'category' THEN 'category'
+    WHEN 'handler' THEN 'handler name'
     ELSE 'message type'
   END;
   _problem text;
@@ -25,6 +28,8 @@ BEGIN
     _problem := 'must not be empty';
   ELSIF length(check_name.value) > 500 THEN
     _problem := format('must be at most 500 characters, not %s', length(check_name.value));
+  ELSIF octet_length(check_name.value) > 1000 THEN
+    _problem := format('must be at most 1000 bytes, not %s', octet_length(check_name.value));
   ELSIF check_name.value ~ '[[:cntrl:]]' THEN
     _problem := 'must not contain control characters';
   ELSIF check_name.kind = 'stream' AND strpos(check_name.value, '-') = 0 THEN

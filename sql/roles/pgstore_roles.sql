@@ -1,10 +1,11 @@
--- Least-privilege roles (NOLOGIN groups: grant them to your login roles).
+-- Least-privilege roles (NOLOGIN groups: grant them to your login roles), and the
+-- login `pgstore query` runs as. Roles belong to the cluster; what each may do in a
+-- database is in pgstore_grants.sql, applied right after this file.
 --   pgstore_reader      reads the store and the views; runs `pgstore query`
 --   pgstore_writer      appends (through the functions only) and saves aggregates
 --   pgstore_dispatcher  runs handlers: the writer's rights, plus positions, retries,
 --                       dead letters and the handlers' pgmq queues
--- Nobody but the owner writes the message tables directly: appends go through
--- SECURITY DEFINER functions with a fixed search_path.
+--   pgstore_query       a login holding pgstore_reader and nothing else
 DO $$
 DECLARE
   _role text;
@@ -14,35 +15,14 @@ BEGIN
       EXECUTE format('CREATE ROLE %I NOLOGIN', _role);
     END IF;
   END LOOP;
+  -- pgstore query logs in as this role with a one-minute password it sets each time.
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgstore_query') THEN
+    CREATE ROLE pgstore_query LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION
+      NOBYPASSRLS CONNECTION LIMIT 32;
+  END IF;
 END
 $$;
-
-REVOKE ALL ON ALL TABLES IN SCHEMA pgstore FROM PUBLIC;
-REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA pgstore, message_store FROM PUBLIC;
-
-GRANT USAGE ON SCHEMA pgstore, message_store TO pgstore_reader, pgstore_writer, pgstore_dispatcher;
-GRANT SELECT ON ALL TABLES IN SCHEMA pgstore TO pgstore_reader, pgstore_writer, pgstore_dispatcher;
-GRANT SELECT ON ALL TABLES IN SCHEMA message_store TO pgstore_reader, pgstore_writer, pgstore_dispatcher;
-GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA pgstore, message_store
-  TO pgstore_reader, pgstore_writer, pgstore_dispatcher;
--- The readers' EXECUTE is harmless on the writing functions only because they are
--- taken back here: a reader can call every read function and nothing that writes.
-REVOKE EXECUTE ON FUNCTION
-  pgstore.append_messages(text, uuid[], text[], jsonb[], jsonb[], bigint),
-  message_store.write_message(varchar, varchar, varchar, jsonb, jsonb, bigint)
-  FROM pgstore_reader;
--- pgstore.status and the views call pgmq's metrics.
-GRANT USAGE ON SCHEMA pgmq TO pgstore_reader, pgstore_writer, pgstore_dispatcher;
-GRANT SELECT ON ALL TABLES IN SCHEMA pgmq TO pgstore_reader;
-
--- State-stored aggregates are the application's own rows.
-GRANT INSERT, UPDATE ON pgstore.aggregates TO pgstore_writer, pgstore_dispatcher;
-
--- The dispatcher's bookkeeping.
-GRANT INSERT, UPDATE ON pgstore.handler_positions TO pgstore_dispatcher;
-GRANT INSERT, UPDATE, DELETE ON pgstore.handler_failures, pgstore.dead_letters TO pgstore_dispatcher;
-GRANT INSERT, UPDATE ON pgstore.stream_subscriptions TO pgstore_dispatcher;
-GRANT CREATE ON SCHEMA pgmq TO pgstore_dispatcher;
-GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA pgmq TO pgstore_dispatcher;
-GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA pgmq TO pgstore_dispatcher;
-GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA pgmq TO pgstore_dispatcher;
+GRANT pgstore_reader TO pgstore_query;
+ALTER ROLE pgstore_query SET default_transaction_read_only = on;
+ALTER ROLE pgstore_query SET statement_timeout = '1min';
+ALTER ROLE pgstore_query SET idle_in_transaction_session_timeout = '1min';

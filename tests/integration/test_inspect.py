@@ -9,10 +9,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgstore import AggregateRoot, Domain, Event, handle
+from pgstore import AggregateRoot, Domain, Event, handle, query_login
 from pgstore.dispatch import Dispatcher
 from pgstore.messages import NewMessage
-from pgstore.query import QueryRefused, run
+from pgstore.sandbox import QueryRefused, run
 from pgstore.status import collect, rewind
 from pgstore.store import EventStore
 
@@ -107,44 +107,61 @@ def test_replay_rewinds_one_handler_only(
     assert seen == [("Audit", 1), ("Audit", 2)]  # Totals was left alone
 
 
-def test_query_runs_read_only_with_rewrites(store: EventStore, conn: Conn) -> None:
+def test_query_runs_read_only_with_rewrites(store: EventStore, conn: Conn, dsn: str) -> None:
     post(store, "entry-1", 5, 6)
     post(store, "entry-2", 7)
-    _, result = run(
-        conn,
-        "SELECT stream_name, data.amount FROM category('entry') ORDER BY global_position",
-        limit=10,
-    )
-    assert result.columns == ["stream_name", "amount"]
-    assert result.rows == [("entry-1", "5"), ("entry-1", "6"), ("entry-2", "7")]
-    _, limited = run(conn, "SELECT * FROM pgstore.streams", limit=1)
-    assert limited.truncated and len(limited.rows) == 1
-    with pytest.raises(QueryRefused):
-        run(conn, "WITH x AS (DELETE FROM pgstore.messages RETURNING 1) SELECT * FROM x", limit=1)
-    # The transaction is READ ONLY even for what the parser lets through, such as a
-    # function of the user's own that writes.
-    conn.execute(
-        "CREATE FUNCTION public.sneaky() RETURNS bigint LANGUAGE sql AS $$ SELECT"
-        " message_store.write_message(gen_random_uuid()::text, 'x-1', 'T', '{}') $$"
-    )
-    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
-        run(conn, "SELECT sneaky()", limit=1)
+    with query_login.connect(dsn) as confined:
+        _, result = run(
+            confined,
+            "SELECT stream_name, data.amount FROM category('entry') ORDER BY global_position",
+            limit=10,
+        )
+        assert result.columns == ["stream_name", "amount"]
+        assert result.rows == [("entry-1", "5"), ("entry-1", "6"), ("entry-2", "7")]
+        _, limited = run(confined, "SELECT * FROM pgstore.streams", limit=1)
+        assert limited.truncated and len(limited.rows) == 1
+        with pytest.raises(QueryRefused):
+            run(
+                confined,
+                "WITH x AS (DELETE FROM pgstore.messages RETURNING 1) SELECT * FROM x",
+                limit=1,
+            )
+        # A function of the user's own is not on the allowlist, whatever it does.
+        conn.execute(
+            "CREATE FUNCTION public.sneaky() RETURNS bigint LANGUAGE sql AS $$ SELECT"
+            " message_store.write_message(gen_random_uuid()::text, 'x-1', 'T', '{}') $$"
+        )
+        with pytest.raises(QueryRefused, match="sneaky"):
+            run(confined, "SELECT sneaky()", limit=1)
+        # And were it called, the login may not append, and its sessions are read-only.
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            confined.execute("SELECT public.sneaky()")
+        assert confined.execute("SHOW default_transaction_read_only").fetchone() == ("on",)
     assert len(store.read_all()) == 3
 
 
-def test_query_explain_shows_one_partition(store: EventStore, conn: Conn) -> None:
+def test_query_explain_shows_one_partition(store: EventStore, dsn: str) -> None:
     post(store, "entry-1", 1)
-    rewritten, plan = run(
-        conn, "SELECT * FROM pgstore.events WHERE stream_name = 'entry-1'", limit=5, explain=True
-    )
+    with query_login.connect(dsn) as confined:
+        rewritten, plan = run(
+            confined,
+            "SELECT * FROM pgstore.events WHERE stream_name = 'entry-1'",
+            limit=5,
+            explain=True,
+        )
     assert "category = 'entry'" in rewritten
     text = "\n".join(str(row[0]) for row in plan.rows)
     assert len(set(re.findall(r"messages_p\d\d", text))) == 1
 
 
-def test_statement_timeout(conn: Conn) -> None:
-    with pytest.raises(psycopg.errors.QueryCanceled):
-        run(conn, "SELECT count(*) FROM generate_series(1, 100000000)", limit=1, timeout_ms=200)
+def test_statement_timeout(dsn: str) -> None:
+    with query_login.connect(dsn) as confined, pytest.raises(psycopg.errors.QueryCanceled):
+        run(
+            confined,
+            "SELECT count(*) FROM generate_series(1, 100000000)",
+            limit=1,
+            timeout_seconds=0.2,
+        )
 
 
 def test_views(store: EventStore, conn: Conn) -> None:

@@ -14,7 +14,6 @@ from pgstore.errors import (
     InvalidMessage,
     InvalidName,
     PayloadTooLarge,
-    StreamOrderConflict,
     WrongExpectedVersion,
 )
 from pgstore.messages import NewMessage
@@ -200,13 +199,20 @@ def test_reader_never_passes_a_transaction_that_commits_late(store: EventStore, 
 
 
 def test_stream_order_follows_global_order(store: EventStore, dsn: str) -> None:
-    """An older transaction may not append behind a newer one in the same stream."""
+    """A transaction with an older id appends behind a newer one in the same stream:
+    its message still sorts after the newer one's, in the stream and in global order."""
     with psycopg.connect(dsn) as older:
-        store.append("audit-1", msg(), conn=older)  # takes its transaction id now
+        store.append("audit-1", msg("Audit"), conn=older)  # takes its transaction id now
         store.append("order-1", msg("Newer"))  # a newer transaction, committed
-        with pytest.raises(StreamOrderConflict):
-            store.append("order-1", msg("Older"), conn=older)
-    assert [m.type for m in store.read_stream("order-1")] == ["Newer"]
+        store.append("order-1", msg("Older"), conn=older)
+        assert store.read_category("order") == []  # the older transaction is still open
+    stream = store.read_stream("order-1")
+    assert [m.type for m in stream] == ["Newer", "Older"]
+    assert [m.type for m in store.read_category("order")] == ["Newer", "Older"]
+    assert stream[0].global_position < stream[1].global_position
+    # Its other message keeps its own, older range.
+    (audit,) = store.read_stream("audit-1")
+    assert audit.global_position >> 16 < stream[0].global_position >> 16
 
 
 def test_concurrent_appenders_with_same_expected_version(store: EventStore, dsn: str) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -12,36 +10,11 @@ import pytest
 from pgstore import AggregateRoot, Domain, Event, handle
 from pgstore.dispatch import Dispatcher
 from pgstore.messages import NewMessage
-from pgstore.migrate import create_roles
-from pgstore.query import run
+from pgstore.sandbox import run
 from pgstore.store import EventStore
+from tests.security.conftest import refused
 
 Conn = psycopg.Connection[Any]
-
-
-@pytest.fixture
-def logins(conn: Conn, dsn: str) -> Iterator[dict[str, str]]:
-    create_roles(conn)
-    suffix = uuid.uuid4().hex[:8]
-    users = {}
-    for group in ("reader", "writer", "dispatcher"):
-        user = f"{group}_{suffix}"
-        conn.execute(f"CREATE ROLE {user} LOGIN IN ROLE pgstore_{group}")
-        users[group] = psycopg.conninfo.make_conninfo(dsn, user=user)
-    yield users
-    for user in users.values():
-        name = psycopg.conninfo.conninfo_to_dict(user)["user"]
-        conn.execute(f"DROP OWNED BY {name}")
-        conn.execute(f"DROP ROLE {name}")
-
-
-def refused(conninfo: str, statement: str, *params: Any) -> bool:
-    with psycopg.connect(conninfo) as conn:
-        try:
-            conn.execute(statement, params or None)
-        except psycopg.errors.InsufficientPrivilege:
-            return True
-    return False
 
 
 def test_reader_reads_and_nothing_more(logins: dict[str, str], store: EventStore) -> None:

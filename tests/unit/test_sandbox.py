@@ -7,7 +7,7 @@ import sqlglot
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pgstore.query import QueryRefused, rewrite
+from pgstore.sandbox import QueryRefused, rewrite
 
 REFUSED = [
     ("DELETE FROM pgstore.messages", "DELETE"),
@@ -75,11 +75,6 @@ def test_partition_key_is_added_for_stream_filters() -> None:
     assert "category = 'bookstore::order'" in sql
     untouched = rewrite("SELECT * FROM pgstore.events WHERE category = 'x' AND stream_name = 'y-1'")
     assert untouched.count("category") == 1
-
-
-def test_limit_added_only_when_missing() -> None:
-    assert rewrite("select 1", limit=5).endswith("LIMIT 5")
-    assert rewrite("select 1 limit 2", limit=5).endswith("LIMIT 2")
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,0 +1,99 @@
+"""A connection for `pgstore query` that is a login confined to pgstore_reader."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from pgstore.migrate import create_roles
+from pgstore.queries import QUERIES
+from pgstore.sandbox import NotConfined, confinement_problem
+
+QUERY_LOGIN = "pgstore_query"
+PASSWORD_SECONDS = 60
+
+# Serialises password changes of the query login between concurrent `pgstore query`
+# runs (pgstore's advisory lock space: 'pgs', 'qury').
+_LOCK_KEYS = (1885823852, 1903520121)
+
+
+def connect(
+    conninfo: str,
+    *,
+    query_conninfo: str | None = None,
+    notice: Callable[[str], None] = lambda _: None,
+) -> psycopg.Connection[Any]:
+    """A connection confined to pgstore_reader, for `sandbox.run`.
+
+    `query_conninfo` (--query-dsn) is used as given, after checking it is confined.
+    Otherwise the session of `conninfo` is used if it is confined itself; if it is
+    more privileged, pgstore connects as its own login `pgstore_query` (creating the
+    roles first if this database has none) with a password that is valid for one
+    minute. Raises NotConfined when neither is possible.
+    """
+    if query_conninfo is not None:
+        conn = psycopg.connect(query_conninfo, autocommit=True)
+        problem = confinement_problem(conn)
+        if problem is not None:
+            conn.close()
+            raise NotConfined(f"--query-dsn must be a login confined to pgstore_reader: {problem}")
+        return conn
+    session = psycopg.connect(conninfo, autocommit=True)
+    if confinement_problem(session) is None:
+        return session
+    with session as admin:
+        return _as_query_login(admin, conninfo, notice)
+
+
+def _as_query_login(
+    admin: psycopg.Connection[Any], conninfo: str, notice: Callable[[str], None]
+) -> psycopg.Connection[Any]:
+    row = admin.execute(QUERIES["query_login_exists"]).fetchone()
+    assert row is not None
+    if not (row[0] and row[1]):
+        try:
+            create_roles(admin)
+        except psycopg.errors.InsufficientPrivilege as error:
+            raise NotConfined(
+                "pgstore query runs as the login pgstore_query, which this database does not "
+                "have yet: run `pgstore migrate --roles` as a role that may create roles, "
+                "or give --query-dsn (a login granted only pgstore_reader)"
+            ) from error
+        notice("created the roles pgstore_reader, pgstore_writer, pgstore_dispatcher and the "
+               "login pgstore_query (as `pgstore migrate --roles` does)")  # fmt: skip
+    password = secrets.token_urlsafe(32)
+    admin.execute("SELECT pg_advisory_lock(%s, %s)", _LOCK_KEYS)
+    try:
+        until = admin.execute(QUERIES["server_time_in"], {"seconds": PASSWORD_SECONDS}).fetchone()
+        assert until is not None
+        # Only the hash travels (and could reach the server log).
+        hashed = admin.pgconn.encrypt_password(password.encode(), QUERY_LOGIN.encode())
+        try:
+            admin.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {} VALID UNTIL {}").format(
+                    sql.Identifier(QUERY_LOGIN),
+                    sql.Literal(hashed.decode()),
+                    sql.Literal(until[0]),
+                )
+            )
+        except psycopg.errors.InsufficientPrivilege as error:
+            raise NotConfined(
+                f"{admin.info.user} may not set the password of {QUERY_LOGIN}; give --query-dsn "
+                "(a login granted only pgstore_reader)"
+            ) from error
+        try:
+            return psycopg.connect(
+                psycopg.conninfo.make_conninfo(conninfo, user=QUERY_LOGIN, password=password),
+                autocommit=True,
+            )
+        except psycopg.OperationalError as error:
+            raise NotConfined(
+                f"Could not log in as {QUERY_LOGIN} ({str(error).strip().splitlines()[0]}); "
+                "allow it in pg_hba.conf with a password method, or give --query-dsn"
+            ) from error
+    finally:
+        admin.execute("SELECT pg_advisory_unlock(%s, %s)", _LOCK_KEYS)
