@@ -35,14 +35,13 @@ def logins(conn: Conn, dsn: str) -> Iterator[dict[str, str]]:
         users[kind] = psycopg.conninfo.make_conninfo(dsn, user=user)
     yield users
     for conninfo in users.values():
-        name = sql.Identifier(psycopg.conninfo.conninfo_to_dict(conninfo)["user"])
+        user = str(psycopg.conninfo.conninfo_to_dict(conninfo)["user"])
         # A test may leave one of these logins connected; end those sessions first.
         conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
-            (psycopg.conninfo.conninfo_to_dict(conninfo)["user"],),
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (user,)
         )
-        conn.execute(sql.SQL("DROP OWNED BY {}").format(name))
-        conn.execute(sql.SQL("DROP ROLE {}").format(name))
+        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(user)))
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(user)))
 
 
 def refused(conninfo: str, statement: str, *params: Any) -> bool:

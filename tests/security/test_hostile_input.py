@@ -27,7 +27,7 @@ def nested(depth: int) -> Any:
 
 def append_sql(conn: Conn, *, data: str, metadata: str = "NULL") -> None:
     conn.execute(
-        "SELECT pgstore.append_messages('order-1', ARRAY[gen_random_uuid()], ARRAY['T'],"  # noqa: S608
+        "SELECT pgstore.append_messages('order-1', ARRAY[gen_random_uuid()], ARRAY['T'],"
         f" {data}, {metadata})"
     )
 

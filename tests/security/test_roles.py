@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-import pytest
 
 from pgstore import AggregateRoot, Domain, Event, handle
 from pgstore.dispatch import Dispatcher
