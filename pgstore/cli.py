@@ -175,7 +175,8 @@ def main(ctx: click.Context, dsn: str | None) -> None:
 @click.option(
     "--roles",
     is_flag=True,
-    help="Also create the roles pgstore_reader, pgstore_writer, pgstore_dispatcher and the login pgstore_query.",
+    help="Also create the roles pgstore_reader, pgstore_writer, pgstore_dispatcher "
+    "and the login pgstore_query.",
 )
 @click.option(
     "--app",
