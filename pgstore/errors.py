@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import psycopg
 import psycopg.errors
+
+if TYPE_CHECKING:
+    from pgstore.messages import Message
 
 
 class PgstoreError(Exception):
@@ -35,6 +38,22 @@ class NotConfined(ConfigurationError):
 
 class QueryRefused(PgstoreError, ValueError):
     """The query is not a single read-only SELECT of allowed functions."""
+
+
+class Undecodable(PgstoreError):
+    """A stored message cannot be read as a message; it carries what could be read."""
+
+    def __init__(
+        self,
+        reason: str,
+        placeholder: Message,
+        data: str | None,
+        metadata: str | None,
+    ) -> None:
+        super().__init__(reason)
+        self.placeholder = placeholder
+        self.raw_data = data
+        self.raw_metadata = metadata
 
 
 class StoreError(PgstoreError):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+from pgstore.errors import Undecodable
 
 JsonObject = dict[str, Any]
 
@@ -81,3 +84,93 @@ def message_from_dict(data: JsonObject) -> Message:
         metadata=data.get("metadata"),
         time=datetime.fromisoformat(data["time"]),
     )
+
+
+def decode(
+    message_id: Any,
+    stream_name: Any,
+    type: Any,
+    position: Any,
+    global_position: Any,
+    data: str | None,
+    metadata: str | None,
+    time: Any,
+) -> Message:
+    """A message from its columns with data and metadata as JSON text, as the
+    dispatcher reads them: a message that cannot be one (JSON nested deeper than
+    Python's decoder goes, data or metadata that is not an object, a malformed queue
+    body) raises Undecodable for that message alone, carrying what could be read."""
+    try:
+        placeholder = Message(
+            id=message_id if isinstance(message_id, uuid.UUID) else uuid.UUID(str(message_id)),
+            stream_name=str(stream_name),
+            type=str(type),
+            position=int(position),
+            global_position=int(global_position),
+            data={},
+            metadata=None,
+            time=time if isinstance(time, datetime) else datetime.fromisoformat(str(time)),
+        )
+    except (TypeError, ValueError) as error:
+        raise Undecodable(
+            f"malformed message: {error}",
+            _salvage(message_id, stream_name, type, position, global_position),
+            data,
+            metadata,
+        ) from error
+    try:
+        decoded_data = json.loads(data) if data is not None else None
+        decoded_metadata = json.loads(metadata) if metadata is not None else None
+    except (RecursionError, ValueError) as error:
+        reason = "nested too deeply to decode" if isinstance(error, RecursionError) else error
+        raise Undecodable(
+            f"cannot decode its JSON: {reason}", placeholder, data, metadata
+        ) from None
+    if not isinstance(decoded_data, dict):
+        raise Undecodable(
+            f"data is {_kind(decoded_data)}, not a JSON object", placeholder, data, metadata
+        )
+    if decoded_metadata is not None and not isinstance(decoded_metadata, dict):
+        raise Undecodable(
+            f"metadata is {_kind(decoded_metadata)}, not a JSON object",
+            placeholder,
+            data,
+            metadata,
+        )
+    return Message(
+        placeholder.id,
+        placeholder.stream_name,
+        placeholder.type,
+        placeholder.position,
+        placeholder.global_position,
+        decoded_data,
+        decoded_metadata,
+        placeholder.time,
+    )
+
+
+def _salvage(
+    message_id: Any, stream_name: Any, type: Any, position: Any, global_position: Any
+) -> Message:
+    """What a malformed message's dead letter records: each field that can be read."""
+
+    def attempt(convert: Any, value: Any, default: Any) -> Any:
+        try:
+            return convert(value)
+        except (TypeError, ValueError):
+            return default
+
+    return Message(
+        id=attempt(lambda v: uuid.UUID(str(v)), message_id, uuid.uuid4()),
+        stream_name=str(stream_name or "unknown-unknown"),
+        type=str(type or "unknown"),
+        position=attempt(int, position, -1),
+        global_position=attempt(int, global_position, -1),
+        data={},
+        metadata=None,
+        time=datetime.now(UTC),
+    )
+
+
+def _kind(value: Any) -> str:
+    return "missing" if value is None else f"a JSON {type(value).__name__}"

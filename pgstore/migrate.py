@@ -267,6 +267,11 @@ def _install_pgmq(conn: psycopg.Connection[Any], progress: Callable[[str], None]
     conn.execute(sql.SQL(get_embedded_install_sql()))
 
 
+def schema_version(conn: psycopg.Connection[Any]) -> int:
+    """The highest migration applied to this database (0 for none)."""
+    return max(_applied(conn), default=0)
+
+
 def _applied(conn: psycopg.Connection[Any]) -> dict[int, tuple[str, datetime]]:
     row = conn.execute("SELECT to_regclass('pgstore.schema_migrations') IS NOT NULL").fetchone()
     if not row or not row[0]:

@@ -72,23 +72,26 @@ RETURNING attempts, first_failed_at, last_failed_at
 DELETE FROM pgstore.handler_failures WHERE handler = %(handler)s AND message_id = %(message_id)s
 
 -- name: dead_letter_insert
+-- Data and metadata come as JSON text: a message Python could not decode is kept as
+-- stored.
 INSERT INTO pgstore.dead_letters (
     handler, message_id, global_position, stream_name, type, data, metadata,
     error, traceback, attempts, first_failed_at, last_failed_at)
 VALUES (
-    %(handler)s, %(message_id)s, %(global_position)s, %(stream_name)s, %(type)s, %(data)s,
-    %(metadata)s, %(error)s, %(traceback)s, %(attempts)s, %(first_failed_at)s, %(last_failed_at)s)
+    %(handler)s, %(message_id)s, %(global_position)s, %(stream_name)s, %(type)s,
+    %(data)s::jsonb, %(metadata)s::jsonb, %(error)s, %(traceback)s, %(attempts)s,
+    %(first_failed_at)s, %(last_failed_at)s)
 ON CONFLICT (handler, message_id) DO UPDATE
    SET error = excluded.error, traceback = excluded.traceback,
        attempts = pgstore.dead_letters.attempts + excluded.attempts,
        last_failed_at = excluded.last_failed_at, dead_at = now(), replay_requested_at = NULL
 
 -- name: dead_letter_list
--- A handler's dead letters, each led by the columns of its Message (the stream position
--- and time come from the stored message; a message gone from the store gives -1 and
--- the time it died).
+-- A handler's dead letters, each led by its message's encoded columns (data and
+-- metadata as JSON text; the stream position and time come from the stored message,
+-- -1 and the time it died for a message gone from the store).
 SELECT d.message_id, d.stream_name, d.type, coalesce(m.position, -1), d.global_position,
-       d.data, d.metadata, coalesce(m.time, d.dead_at),
+       d.data::text, d.metadata::text, coalesce(m.time, d.dead_at),
        d.error, d.traceback, d.attempts, d.first_failed_at, d.last_failed_at,
        d.replay_requested_at IS NOT NULL
   FROM pgstore.dead_letters d
@@ -98,15 +101,77 @@ SELECT d.message_id, d.stream_name, d.type, coalesce(m.position, -1), d.global_p
  ORDER BY d.global_position
 
 -- name: dead_letter_replays
--- The Message columns of dead_letter_list, for the letters whose replay was asked for.
+-- The encoded message columns of dead_letter_list, for the letters whose replay was
+-- asked for.
 SELECT d.message_id, d.stream_name, d.type, coalesce(m.position, -1), d.global_position,
-       d.data, d.metadata, coalesce(m.time, d.dead_at)
+       d.data::text, d.metadata::text, coalesce(m.time, d.dead_at)
   FROM pgstore.dead_letters d
   LEFT JOIN pgstore.messages m
     ON m.category = split_part(d.stream_name, '-', 1) AND m.global_position = d.global_position
  WHERE d.handler = %(handler)s AND d.replay_requested_at IS NOT NULL
  ORDER BY d.global_position
    FOR UPDATE OF d SKIP LOCKED
+
+-- name: dead_letter_request_replay
+UPDATE pgstore.dead_letters SET replay_requested_at = now()
+ WHERE handler = %(handler)s AND (%(ids)s::uuid[] IS NULL OR message_id = ANY (%(ids)s::uuid[]))
+
+-- name: dead_letter_purge
+DELETE FROM pgstore.dead_letters
+ WHERE handler = %(handler)s AND (%(ids)s::uuid[] IS NULL OR message_id = ANY (%(ids)s::uuid[]))
+
+-- name: queue_dead_letter_send
+-- A stream handler's dead letter: the letter's body, with the message's data and
+-- metadata set in from JSON text (kept as stored when Python could not decode them).
+SELECT pgmq.send(
+    %(queue)s,
+    jsonb_set(
+      jsonb_set(%(body)s::jsonb, '{message,data}', coalesce(%(data)s::jsonb, 'null')),
+      '{message,metadata}', coalesce(%(metadata)s::jsonb, 'null')),
+    jsonb_build_object('x-pgmq-group', %(group)s::text))
+
+-- name: queue_dead_letter_rows
+-- A dead-letter queue's letters: the queue row id, the message's encoded columns, then
+-- the letter's error, traceback, attempts and failure times ({table}: the queue table,
+-- checked with pgstore.queue_table first).
+SELECT msg_id,
+       message->'message'->>'id', message->'message'->>'stream_name',
+       message->'message'->>'type', message->'message'->>'position',
+       message->'message'->>'global_position', (message->'message'->'data')::text,
+       (message->'message'->'metadata')::text, message->'message'->>'time',
+       message->>'error', message->>'traceback', message->>'attempts',
+       message->>'first_failed_at', message->>'last_failed_at'
+  FROM {table}
+ ORDER BY msg_id
+
+-- name: queue_dead_letter_replay
+-- Moves dead letters (all, or those whose message id is in ids) back into the
+-- handler's queue, in their order, as stored; returns how many.
+WITH chosen AS MATERIALIZED (
+  SELECT msg_id, message->'message' AS body
+    FROM {table}
+   WHERE %(ids)s::text[] IS NULL OR message->'message'->>'id' = ANY (%(ids)s::text[])
+     FOR UPDATE),
+sent AS MATERIALIZED (
+  SELECT pgmq.send_batch(
+           %(queue)s,
+           array_agg(body ORDER BY msg_id),
+           array_agg(jsonb_build_object('x-pgmq-group', body->>'stream_name') ORDER BY msg_id))
+    FROM chosen
+  HAVING count(*) > 0),
+deleted AS MATERIALIZED (
+  SELECT pgmq.delete(%(dead_letter_queue)s, array_agg(msg_id)) FROM chosen HAVING count(*) > 0)
+SELECT (SELECT count(*) FROM sent) + 0 * (SELECT count(*) FROM deleted)
+
+-- name: queue_dead_letter_purge
+WITH chosen AS MATERIALIZED (
+  SELECT msg_id
+    FROM {table}
+   WHERE %(ids)s::text[] IS NULL OR message->'message'->>'id' = ANY (%(ids)s::text[])
+     FOR UPDATE),
+deleted AS MATERIALIZED (
+  SELECT pgmq.delete(%(dead_letter_queue)s, array_agg(msg_id)) FROM chosen HAVING count(*) > 0)
+SELECT count(*) FROM deleted
 
 -- name: dead_letter_delete
 DELETE FROM pgstore.dead_letters WHERE handler = %(handler)s AND message_id = %(message_id)s
@@ -165,3 +230,86 @@ SELECT p.handler, p.category, p.position, s.queue, s.dead_letter_queue
  WHERE p.handler = %(name)s
     OR (strpos(%(name)s, '.') = 0 AND right(p.handler, length(%(name)s) + 1) = '.' || %(name)s)
  ORDER BY p.handler
+
+-- name: failure_ids
+SELECT message_id FROM pgstore.handler_failures WHERE handler = %(handler)s
+
+-- name: conflicts_add
+UPDATE pgstore.handler_positions SET conflicts = conflicts + %(count)s WHERE handler = %(handler)s
+
+-- name: read_category_encoded
+-- The gap-safe category read, with data and metadata as JSON text: the dispatcher
+-- decodes each message on its own, so one it cannot read stops nothing else.
+SELECT id, stream_name, type, position, global_position, data::text, metadata::text, time
+  FROM pgstore.read_category(%(category)s, %(from_global_position)s, %(batch_size)s)
+
+-- name: parked_streams
+-- The streams an event_store handler holds back, each with the seconds until its
+-- failed message is due to be tried again (0 or less: due now).
+SELECT stream_name, coalesce(extract(epoch FROM min(retry_at) - now()), 0)::float8
+  FROM pgstore.handler_parked
+ WHERE handler = %(handler)s
+ GROUP BY stream_name
+ ORDER BY min(global_position)
+
+-- name: parked_messages
+-- The parked messages of the given streams, in order, as encoded columns.
+SELECT m.id, m.stream_name, m.type, m.position, m.global_position, m.data::text,
+       m.metadata::text, m.time
+  FROM pgstore.handler_parked p
+  JOIN pgstore.messages m ON m.category = p.category AND m.global_position = p.global_position
+ WHERE p.handler = %(handler)s AND p.stream_name = ANY (%(streams)s::text[])
+ ORDER BY p.global_position
+ LIMIT %(limit)s
+
+-- name: park
+-- Sets a message aside: retry_after seconds from now for a failed one, NULL for one
+-- that waits behind its stream's failed message.
+INSERT INTO pgstore.handler_parked (handler, global_position, stream_name, category, retry_at)
+VALUES (%(handler)s, %(global_position)s, %(stream_name)s, %(category)s,
+        now() + make_interval(secs => %(retry_after)s::float8))
+ON CONFLICT ON CONSTRAINT handler_parked_pkey DO UPDATE SET retry_at = excluded.retry_at
+
+-- name: unpark
+DELETE FROM pgstore.handler_parked
+ WHERE handler = %(handler)s AND global_position = %(global_position)s
+
+-- name: parked_count
+SELECT count(*) FROM pgstore.handler_parked WHERE handler = %(handler)s
+
+-- name: queue_read
+-- A stream handler's next batch, FIFO per stream (pgmq's grouped read), as encoded
+-- message columns after the queue row id and read count; the same statement records
+-- the claim under the worker's session token (see release_dead_claims.sql).
+WITH r AS MATERIALIZED (
+  SELECT msg_id, read_ct, message
+    FROM pgmq.read_grouped(%(queue)s, %(visibility_timeout)s, %(limit)s)),
+claim AS (
+  INSERT INTO pgstore.queue_claims AS c (queue, token, msg_ids)
+  SELECT %(queue)s, %(token)s, array_agg(msg_id) FROM r HAVING count(*) > 0
+  ON CONFLICT ON CONSTRAINT queue_claims_pkey
+  DO UPDATE SET msg_ids = excluded.msg_ids, claimed_at = now())
+SELECT msg_id, read_ct,
+       message->>'id', message->>'stream_name', message->>'type', message->>'position',
+       message->>'global_position', (message->'data')::text, (message->'metadata')::text,
+       message->>'time'
+  FROM r
+ ORDER BY msg_id
+
+-- name: queue_release
+-- Makes a queue message visible again after `delay` seconds (0: at once).
+SELECT pgmq.set_vt(%(queue)s, %(msg_id)s::bigint, %(delay)s::int)
+
+-- name: queue_settle
+-- Deletes the queue messages a batch dealt with, and the worker's claim on it.
+WITH unclaimed AS (
+  DELETE FROM pgstore.queue_claims WHERE queue = %(queue)s AND token = %(token)s)
+SELECT count(*) FROM pgmq.delete(%(queue)s, %(done)s::bigint[])
+
+-- name: queue_pending
+-- How many messages a worker's own queue holds (waiting, in flight or due for a
+-- retry), and the seconds until the next invisible one becomes visible.
+SELECT count(*), coalesce(extract(epoch FROM min(vt) - now()), 0)::float8 FROM {table}
+
+-- name: queue_release_dead_claims
+SELECT pgstore.release_dead_claims(%(queue)s)

@@ -12,15 +12,6 @@ EVENT_STORE = "event_store"
 STREAM = "stream"
 SUBSCRIPTION_TYPES = (EVENT_STORE, STREAM)
 
-SETTINGS = (
-    "messages_per_tick",
-    "blocking_timeout_ms",
-    "max_retries",
-    "retry_delay_seconds",
-    "enable_dlq",
-    "position_update_interval",
-    "visibility_timeout_seconds",
-)
 
 # Start from the values of the system the spec comes from
 # (../shared/reference/subscriptions.md); a change is noted where it is made.
@@ -86,6 +77,10 @@ BUILT_IN: dict[str, Any] = {
     "position_update_interval": 10,
     # stream only: how long a read message stays invisible to other workers.
     "visibility_timeout_seconds": 30,
+    # pgstore's own: how often a message that lost a race (a version or ordering
+    # conflict, a serialization failure, a deadlock) is run again at once, on fresh
+    # state, before it counts as one ordinary failure. Such a re-run uses no attempt.
+    "conflict_retries": 25,
 }
 
 
@@ -101,6 +96,7 @@ class SubscriptionConfig:
     enable_dlq: bool
     position_update_interval: int
     visibility_timeout_seconds: int
+    conflict_retries: int
     sources: dict[str, str]
 
     @property
@@ -175,8 +171,7 @@ def resolve(spec: HandlerSpec, domain_config: dict[str, Any]) -> SubscriptionCon
             raise ConfigurationError(
                 f"{key} must be a positive integer, not {values[key]!r} ({where})"
             )
-    if not isinstance(values["max_retries"], int) or values["max_retries"] < 0:
-        raise ConfigurationError(
-            f"max_retries must be 0 or more, not {values['max_retries']!r} ({where})"
-        )
+    for key in ("max_retries", "conflict_retries"):
+        if not isinstance(values[key], int) or isinstance(values[key], bool) or values[key] < 0:
+            raise ConfigurationError(f"{key} must be 0 or more, not {values[key]!r} ({where})")
     return SubscriptionConfig(**values, sources=sources)

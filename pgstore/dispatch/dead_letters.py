@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,13 +12,18 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from pgstore.messages import Message, message_from_dict
+from pgstore.errors import Undecodable
+from pgstore.messages import Message, decode
 from pgstore.queries import QUERIES
 
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """A message a handler gave up on, and why."""
+    """A message a handler gave up on, and why.
+
+    For a message that could not be read, `message` holds what could be (its data
+    empty) and `raw_data` / `raw_metadata` the stored JSON text, kept as it was.
+    """
 
     handler: str
     message: Message
@@ -27,6 +33,22 @@ class DeadLetter:
     first_failed_at: datetime
     last_failed_at: datetime
     replay_requested: bool = False
+    raw_data: str | None = None
+    raw_metadata: str | None = None
+
+    def with_raw(self, data: str | None, metadata: str | None) -> DeadLetter:
+        return dataclasses.replace(self, raw_data=data, raw_metadata=metadata)
+
+    @property
+    def data_text(self) -> str | None:
+        """The message's data as JSON text (the stored text for an unreadable one)."""
+        return self.raw_data if self.raw_data is not None else json.dumps(self.message.data)
+
+    @property
+    def metadata_text(self) -> str | None:
+        if self.raw_data is not None:
+            return self.raw_metadata
+        return None if self.message.metadata is None else json.dumps(self.message.metadata)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +61,15 @@ class DeadLetter:
             "last_failed_at": self.last_failed_at.isoformat(),
             "replay_requested": self.replay_requested,
         }
+
+
+def readable(row: tuple[Any, ...]) -> tuple[Message, str | None, str | None]:
+    """A dead letter's message from its encoded columns; one that cannot be read is
+    shown with empty data, and its stored JSON text is returned beside it."""
+    try:
+        return decode(*row), None, None
+    except Undecodable as unreadable:
+        return unreadable.placeholder, unreadable.raw_data, unreadable.raw_metadata
 
 
 class DeadLetters(abc.ABC):
@@ -74,8 +105,8 @@ class TableDeadLetters(DeadLetters):
                 "global_position": message.global_position,
                 "stream_name": message.stream_name,
                 "type": message.type,
-                "data": Jsonb(message.data),
-                "metadata": Jsonb(message.metadata) if message.metadata is not None else None,
+                "data": letter.data_text,
+                "metadata": letter.metadata_text,
                 "error": letter.error,
                 "traceback": letter.traceback,
                 "attempts": letter.attempts,
@@ -85,22 +116,40 @@ class TableDeadLetters(DeadLetters):
         )
 
     def list(self, conn: psycopg.Connection[Any]) -> list[DeadLetter]:
-        rows = conn.execute(QUERIES["dead_letter_list"], {"handler": self.handler}).fetchall()
-        return [DeadLetter(self.handler, Message(*row[:8]), *row[8:]) for row in rows]
+        letters = []
+        for row in conn.execute(QUERIES["dead_letter_list"], {"handler": self.handler}):
+            message, data, metadata = readable(row[:8])
+            error, trace, attempts, first_failed_at, last_failed_at, replay = row[8:]
+            letters.append(
+                DeadLetter(
+                    handler=self.handler,
+                    message=message,
+                    error=error,
+                    traceback=trace,
+                    attempts=attempts,
+                    first_failed_at=first_failed_at,
+                    last_failed_at=last_failed_at,
+                    replay_requested=replay,
+                    raw_data=data,
+                    raw_metadata=metadata,
+                )
+            )
+        return letters
 
     def replay(self, conn: psycopg.Connection[Any], message_ids: set[str] | None) -> int:
-        return conn.execute(
-            "UPDATE pgstore.dead_letters SET replay_requested_at = now()"
-            " WHERE handler = %s AND (%s::uuid[] IS NULL OR message_id = ANY(%s::uuid[]))",
-            (self.handler, _ids(message_ids), _ids(message_ids)),
-        ).rowcount
+        return int(
+            conn.execute(
+                QUERIES["dead_letter_request_replay"],
+                {"handler": self.handler, "ids": _ids(message_ids)},
+            ).rowcount
+        )
 
     def purge(self, conn: psycopg.Connection[Any], message_ids: set[str] | None) -> int:
-        return conn.execute(
-            "DELETE FROM pgstore.dead_letters"
-            " WHERE handler = %s AND (%s::uuid[] IS NULL OR message_id = ANY(%s::uuid[]))",
-            (self.handler, _ids(message_ids), _ids(message_ids)),
-        ).rowcount
+        return int(
+            conn.execute(
+                QUERIES["dead_letter_purge"], {"handler": self.handler, "ids": _ids(message_ids)}
+            ).rowcount
+        )
 
 
 class QueueDeadLetters(DeadLetters):
@@ -112,67 +161,83 @@ class QueueDeadLetters(DeadLetters):
         self.dead_letter_queue = dead_letter_queue
 
     def put(self, conn: psycopg.Connection[Any], letter: DeadLetter) -> None:
+        # Data and metadata travel as JSON text and are set into the body by the
+        # server: the text of a message Python could not decode is kept as it was.
         body = letter.to_dict()
         conn.execute(
-            "SELECT pgmq.send(%s, %s, %s)",
-            (
-                self.dead_letter_queue,
-                Jsonb(body),
-                Jsonb({"x-pgmq-group": letter.message.stream_name}),
-            ),
+            QUERIES["queue_dead_letter_send"],
+            {
+                "queue": self.dead_letter_queue,
+                "body": Jsonb(body),
+                "data": letter.data_text,
+                "metadata": letter.metadata_text,
+                "group": letter.message.stream_name,
+            },
         )
 
-    def _rows(self, conn: psycopg.Connection[Any]) -> list[tuple[int, dict[str, Any]]]:
+    def _rows(self, conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
         # The name comes from a stored row: read the table only if pgstore created it.
         row = conn.execute(QUERIES["queue_table"], {"queue": self.dead_letter_queue}).fetchone()
         if row is None or row[0] is None:
             return []
         table = psycopg.sql.Identifier("pgmq", f"q_{self.dead_letter_queue}")
-        query = psycopg.sql.SQL("SELECT msg_id, message FROM {} ORDER BY msg_id").format(table)
-        return [(int(row[0]), row[1]) for row in conn.execute(query).fetchall()]
+        return conn.execute(
+            psycopg.sql.SQL(QUERIES["queue_dead_letter_rows"]).format(table=table)
+        ).fetchall()
 
     def list(self, conn: psycopg.Connection[Any]) -> list[DeadLetter]:
         letters = []
-        for _, body in self._rows(conn):
+        for row in self._rows(conn):
+            message, data, metadata = readable(row[1:9])
+            error, trace, attempts, first_failed_at, last_failed_at = row[9:14]
             letters.append(
                 DeadLetter(
                     handler=self.handler,
-                    message=message_from_dict(body["message"]),
-                    error=body["error"],
-                    traceback=body["traceback"],
-                    attempts=body["attempts"],
-                    first_failed_at=datetime.fromisoformat(body["first_failed_at"]),
-                    last_failed_at=datetime.fromisoformat(body["last_failed_at"]),
+                    message=message,
+                    error=error,
+                    traceback=trace,
+                    attempts=int(attempts),
+                    first_failed_at=datetime.fromisoformat(first_failed_at),
+                    last_failed_at=datetime.fromisoformat(last_failed_at),
+                    raw_data=data,
+                    raw_metadata=metadata,
                 )
             )
         return letters
 
     def replay(self, conn: psycopg.Connection[Any], message_ids: set[str] | None) -> int:
-        replayed = 0
-        with conn.transaction():
-            for msg_id, body in self._rows(conn):
-                message = body["message"]
-                if message_ids is not None and message["id"] not in message_ids:
-                    continue
-                # Back into this handler's queue only: other handlers never see it again.
-                conn.execute(
-                    "SELECT pgmq.send(%s, %s, %s)",
-                    (self.queue, Jsonb(message), Jsonb({"x-pgmq-group": message["stream_name"]})),
-                )
-                conn.execute("SELECT pgmq.delete(%s, %s::bigint)", (self.dead_letter_queue, msg_id))
-                replayed += 1
-        return replayed
+        # Back into this handler's queue only, server-side (the body is moved as
+        # stored): other handlers never see it again.
+        return _count(
+            conn,
+            QUERIES["queue_dead_letter_replay"],
+            {
+                "queue": self.queue,
+                "dead_letter_queue": self.dead_letter_queue,
+                "ids": _ids(message_ids),
+            },
+            self,
+        )
 
     def purge(self, conn: psycopg.Connection[Any], message_ids: set[str] | None) -> int:
-        purged = 0
-        with conn.transaction():
-            for msg_id, body in self._rows(conn):
-                if message_ids is None or body["message"]["id"] in message_ids:
-                    conn.execute(
-                        "SELECT pgmq.delete(%s, %s::bigint)", (self.dead_letter_queue, msg_id)
-                    )
-                    purged += 1
-        return purged
+        return _count(
+            conn,
+            QUERIES["queue_dead_letter_purge"],
+            {"dead_letter_queue": self.dead_letter_queue, "ids": _ids(message_ids)},
+            self,
+        )
+
+
+def _count(
+    conn: psycopg.Connection[Any], query: str, params: dict[str, Any], letters: QueueDeadLetters
+) -> int:
+    row = conn.execute(QUERIES["queue_table"], {"queue": letters.dead_letter_queue}).fetchone()
+    if row is None or row[0] is None:
+        return 0
+    table = psycopg.sql.Identifier("pgmq", f"q_{letters.dead_letter_queue}")
+    with conn.transaction():
+        found = conn.execute(psycopg.sql.SQL(query).format(table=table), params).fetchone()
+    return int(found[0]) if found else 0
 
 
 def _ids(message_ids: set[str] | None) -> list[str] | None:
@@ -180,4 +245,7 @@ def _ids(message_ids: set[str] | None) -> list[str] | None:
 
 
 def dumps(letter: DeadLetter) -> str:
-    return json.dumps(letter.to_dict(), indent=2)
+    shown = letter.to_dict()
+    if letter.raw_data is not None:
+        shown["message"]["data"] = {"$unreadable": letter.raw_data[:2000]}
+    return json.dumps(shown, indent=2)

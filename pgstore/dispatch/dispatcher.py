@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import signal
 import threading
 import time
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from pgstore import connection, subscriptions
+from pgstore import migrate as migrations
 from pgstore.dispatch.event_store import EventStoreSubscription, StalePosition
 from pgstore.dispatch.stream import StreamSubscription
 from pgstore.dispatch.wakeup import Listener
@@ -26,6 +28,11 @@ logger = logging.getLogger(__name__)
 # skipped its NOTIFY (another writer in its time bucket sent one) commits around now.
 RECHECK_AFTER_SECONDS = 0.02
 MAX_BACKOFF_SECONDS = 10.0
+# --once, while messages are in flight in other workers or wait for a retry: how
+# often to look again.
+ONCE_RECHECK_SECONDS = 0.1
+# Advisory lock key (with a per-session token) that marks a worker session as alive.
+CLAIM_LOCK_KEY = 1885823854
 
 # The dispatcher's own sessions: a lock it waits on longer than this fails the batch
 # (rolled back, retried next tick) instead of freezing the handler; and a session of
@@ -85,9 +92,18 @@ class Dispatcher:
                 with psycopg.connect(conninfo, autocommit=True) as conn:
                     for name, value in SESSION_SETTINGS.items():
                         conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+                    # This session's claim token: held as an advisory lock for as long
+                    # as the session lives, so other workers can tell its claims on
+                    # queue messages from those of a worker that is gone.
+                    token = secrets.randbelow(2**31 - 1) + 1
+                    conn.execute("SELECT pg_advisory_lock(%s, %s)", (CLAIM_LOCK_KEY, token))
+                    if not self._schema_ready(conn):
+                        continue
                     listener.connect()
                     for subscription in self.subscriptions:
                         subscription.start(conn)
+                        if isinstance(subscription, StreamSubscription):
+                            subscription.token = token
                     self._report_undeclared_queues(conn)
                     if backoff > 0.5:
                         logger.warning("reconnected; re-scanning every handler")
@@ -106,6 +122,22 @@ class Dispatcher:
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
             finally:
                 listener.close()
+
+    def _schema_ready(self, conn: psycopg.Connection[Any]) -> bool:
+        """Whether the database has every migration this pgstore ships; if not, say so
+        and wait a poll interval (a dispatcher deployed before `pgstore migrate` ran
+        waits for it instead of failing on a table that is not there yet)."""
+        have, need = migrations.schema_version(conn), len(migrations.discover())
+        if have >= need:
+            return True
+        logger.warning(
+            "the database schema is at migration %d, this pgstore needs %d: "
+            "waiting for `pgstore migrate`",
+            have,
+            need,
+        )
+        self.stopping.wait(self.poll_seconds)
+        return False
 
     def _report_undeclared_queues(self, conn: psycopg.Connection[Any]) -> None:
         """Queues of stream handlers this domain no longer declares are left alone, loudly."""
@@ -135,8 +167,8 @@ class Dispatcher:
                 recheck = False
                 self.stopping.wait(RECHECK_AFTER_SECONDS)
                 continue
-            if self.once and not any(s.retrying for s in self.subscriptions):
-                return
+            if self.once and not any(s.pending for s in self.subscriptions):
+                return  # nothing below the horizon, nothing in flight or held back
             recheck = self._wait(listener)
 
     def _pass(self, conn: psycopg.Connection[Any]) -> bool:
@@ -159,9 +191,12 @@ class Dispatcher:
         return worked
 
     def _wait(self, listener: Listener) -> bool:
-        """Sleep until a NOTIFY, the poll interval, a retry falls due, or stop."""
-        deadline = time.monotonic() + self.poll_seconds
+        """Sleep until a NOTIFY, the poll interval, a retry falls due, or stop. With
+        --once and work still in flight elsewhere, look again soon."""
         now = time.monotonic()
+        deadline = now + self.poll_seconds
+        if self.once:
+            deadline = now + ONCE_RECHECK_SECONDS
         retry_due = min(
             (s.not_before for s in self.subscriptions if s.not_before > now), default=deadline
         )

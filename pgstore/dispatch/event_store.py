@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from pgstore.dispatch.dead_letters import TableDeadLetters
-from pgstore.dispatch.processing import MessageProcessor, Outcome
-from pgstore.errors import PgstoreError
-from pgstore.messages import Message
+from pgstore.dispatch.processing import Item, MessageProcessor, Outcome, message_of
+from pgstore.errors import PgstoreError, Undecodable
+from pgstore.messages import decode
 from pgstore.queries import QUERIES
 
 if TYPE_CHECKING:
@@ -26,13 +26,28 @@ class StalePosition(PgstoreError):
     """A handler's position moved under a batch; the batch was rolled back."""
 
 
+def decode_item(row: tuple[Any, ...]) -> Item:
+    """A message from its encoded columns, or the Undecodable that stands for it."""
+    try:
+        return decode(*row)
+    except Undecodable as unreadable:
+        return unreadable
+
+
 class EventStoreSubscription:
     """One handler reading its category through the store's gap-safe read.
 
-    Each tick is one transaction: lock the handler's position row, read up to
-    messages_per_tick messages from it, run the handler on each (a savepoint each),
-    and move the position past what was handled, so the position and the handler's
-    writes commit together or not at all.
+    Each tick is one transaction: lock the handler's position row, try again the
+    messages of held-back streams that are due, read up to messages_per_tick new
+    messages from the position, run the handler on each, and move the position past
+    all of them, so the position and the handler's writes commit together or not at all.
+
+    A message that fails holds back its own stream only: it is parked (a row of
+    pgstore.handler_parked, with the time of its next attempt), and so is every later
+    message of that stream the handler would run, in order, while the rest of the
+    category goes on. Parking happens in the same transaction as the position move, so
+    a crash forgets nothing. When the failed message succeeds (or goes to the dead
+    letters), the stream's parked messages run in order and the stream is released.
     """
 
     def __init__(self, domain: Domain, spec: HandlerSpec, config: SubscriptionConfig) -> None:
@@ -41,8 +56,8 @@ class EventStoreSubscription:
         self.config = config
         self.dead_letters = TableDeadLetters(spec.name)
         self.processor = MessageProcessor(domain, spec, config, self.dead_letters)
-        self.not_before = 0.0  # monotonic time before which a failed message is not retried
-        self.retrying = False  # a failed message waits for its next attempt
+        self.not_before = 0.0  # monotonic time the next parked message is due (0: none)
+        self.pending = False  # streams are held back: work remains (for --once)
 
     def start(self, conn: psycopg.Connection[Any]) -> None:
         conn.execute(
@@ -52,37 +67,53 @@ class EventStoreSubscription:
         self.processor.load_failures(conn)
 
     def tick(self, conn: psycopg.Connection[Any]) -> int:
-        """Handle the next batch; return how much happened (messages passed, attempts)."""
-        if time.monotonic() < self.not_before:
-            return 0
+        """Handle what is due and the next batch; return how much happened."""
         with conn.transaction():
             # SKIP LOCKED: a handler runs in one dispatcher at a time (its order is the
             # category's global order); others skip it and take over if that one dies.
             row = conn.execute(QUERIES["position_lock"], {"handler": self.spec.name}).fetchone()
             if row is None:
+                self.pending = False
                 return 0
-            self.retrying = False
-            start = position = int(row[0])
+            start = int(row[0])
             replayed = self._replay_dead_letters(conn)
-            messages = self.domain.store.read_category(
-                self.spec.stream_category, position, self.config.messages_per_tick, conn=conn
-            )
+            held = self._held(conn)
+            due = [stream for stream, wait in held.items() if wait <= 0]
+            retried = self._retry_parked(conn, due) if due else 0
+            if retried:
+                held = self._held(conn)
+            items = [
+                decode_item(encoded)
+                for encoded in conn.execute(
+                    QUERIES["read_category_encoded"],
+                    {
+                        "category": self.spec.stream_category,
+                        "from_global_position": start,
+                        "batch_size": self.config.messages_per_tick,
+                    },
+                )
+            ]
             handled = 0
-            if not self.retrying:
 
-                def advance(index: int, outcome: Outcome) -> bool:
-                    nonlocal handled, position
-                    if outcome is Outcome.RETRY:
-                        # Commit what came before and the attempt count; retry later.
-                        self.retrying = True
-                        self.not_before = time.monotonic() + self.config.retry_delay_seconds
-                        return True
-                    handled += outcome is Outcome.HANDLED
-                    position = messages[index].global_position + 1
-                    return False
+            def park_if_held(index: int) -> bool:
+                item = items[index]
+                message = message_of(item)
+                if message.stream_name in held and self.processor.wants(item):
+                    self._park(conn, index, items, retry_after=None)
+                    return True
+                return False
 
-                self.processor.process_batch(conn, messages, on_outcome=advance)
-            if position > start:
+            def settle(index: int, outcome: Outcome) -> bool:
+                nonlocal handled
+                if outcome is Outcome.RETRY:
+                    self._park(conn, index, items, retry_after=self.config.retry_delay_seconds)
+                    held[message_of(items[index]).stream_name] = self.config.retry_delay_seconds
+                handled += outcome is Outcome.HANDLED
+                return False
+
+            self.processor.process_batch(conn, items, skip=park_if_held, on_outcome=settle)
+            if items:
+                position = message_of(items[-1]).global_position + 1
                 advanced = conn.execute(
                     QUERIES["position_advance"], {"handler": self.spec.name, "position": position}
                 ).rowcount
@@ -90,23 +121,83 @@ class EventStoreSubscription:
                     raise StalePosition(
                         f"{self.spec.name}: position moved past {position} during the batch"
                     )
-        passed = sum(1 for message in messages if message.global_position < position)
-        if passed:
+            self.processor.save_conflicts(conn)
+        self.pending = bool(held)
+        self.not_before = time.monotonic() + max(0.0, min(held.values())) if held else 0.0
+        if items:
             logger.info(
-                "%s: %d handled, %d passed, position %d", self.spec.name, handled, passed, position
+                "%s: %d handled, %d passed, %d stream(s) held back",
+                self.spec.name,
+                handled,
+                len(items),
+                len(held),
             )
-        return int(self.retrying) + replayed + passed
+        return replayed + retried + len(items)
+
+    def _held(self, conn: psycopg.Connection[Any]) -> dict[str, float]:
+        """Held-back streams, each with the seconds until its failed message is due."""
+        rows = conn.execute(QUERIES["parked_streams"], {"handler": self.spec.name}).fetchall()
+        return {str(stream): float(wait) for stream, wait in rows}
+
+    def _park(
+        self,
+        conn: psycopg.Connection[Any],
+        index: int,
+        items: list[Item],
+        *,
+        retry_after: float | None,
+    ) -> None:
+        message = message_of(items[index])
+        conn.execute(
+            QUERIES["park"],
+            {
+                "handler": self.spec.name,
+                "global_position": message.global_position,
+                "stream_name": message.stream_name,
+                "category": self.spec.stream_category,
+                "retry_after": retry_after,
+            },
+        )
+
+    def _retry_parked(self, conn: psycopg.Connection[Any], streams: list[str]) -> int:
+        """Run the parked messages of the due streams in order; a stream stops at its
+        first message that fails again. Returns how many were run."""
+        rows = conn.execute(
+            QUERIES["parked_messages"],
+            {
+                "handler": self.spec.name,
+                "streams": streams,
+                "limit": self.config.messages_per_tick,
+            },
+        ).fetchall()
+        items = [decode_item(row) for row in rows]
+        stopped: set[str] = set()
+        ran = 0
+        for index, item in enumerate(items):
+            message = message_of(item)
+            if message.stream_name in stopped:
+                continue
+            ran += 1
+            outcome = self.processor.process(conn, item)
+            if outcome is Outcome.RETRY:
+                self._park(conn, index, items, retry_after=self.config.retry_delay_seconds)
+                stopped.add(message.stream_name)
+            else:
+                conn.execute(
+                    QUERIES["unpark"],
+                    {"handler": self.spec.name, "global_position": message.global_position},
+                )
+        return ran
 
     def _replay_dead_letters(self, conn: psycopg.Connection[Any]) -> int:
         """Run the handler again on the dead letters `pgstore dlq replay` marked."""
         rows = conn.execute(QUERIES["dead_letter_replays"], {"handler": self.spec.name}).fetchall()
         for row in rows:
-            message = Message(*row)
-            outcome = self.processor.process(conn, message)
+            item = decode_item(row)
+            message = message_of(item)
+            outcome = self.processor.process(conn, item)
             if outcome is Outcome.RETRY:
-                self.retrying = True
-                self.not_before = time.monotonic() + self.config.retry_delay_seconds
-                break
+                break  # the letter stays marked: tried again next tick
             if outcome is not Outcome.DEAD:  # a dead one was written back, replay flag cleared
                 conn.execute(
                     QUERIES["dead_letter_delete"],

@@ -1,9 +1,11 @@
-"""Running one message through one handler: savepoint, retries counted durably, dead letters."""
+"""Running messages through one handler: savepoints, conflict re-runs, retries, dead letters."""
 
 from __future__ import annotations
 
 import enum
 import logging
+import random
+import time
 import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -13,16 +15,32 @@ import psycopg
 from pgstore import unit_of_work
 from pgstore.dispatch.dead_letters import DeadLetter, DeadLetters
 from pgstore.envelope import origin_stream
+from pgstore.errors import StreamOrderConflict, Undecodable, WrongExpectedVersion
 from pgstore.handlers import HandlerSpec
 from pgstore.messages import Message
 from pgstore.model import ValidationError
 from pgstore.queries import QUERIES
+from pgstore.repository import AggregateConflict
 
 if TYPE_CHECKING:
     from pgstore.domain import Domain
     from pgstore.subscriptions import SubscriptionConfig
 
 logger = logging.getLogger(__name__)
+
+Item = Message | Undecodable
+"""What a subscription read: a message, or one that could not be read as one."""
+
+# Another transaction got there first: the handler is right, its view was stale. Run
+# it again at once on fresh state (each statement of a READ COMMITTED transaction sees
+# what has committed) instead of counting a failure.
+TRANSIENT = (
+    AggregateConflict,
+    WrongExpectedVersion,
+    StreamOrderConflict,
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+)
 
 
 class Outcome(enum.Enum):
@@ -40,11 +58,16 @@ class _RollBack(Exception):
     """Leaves the batch savepoint, rolling it back."""
 
 
+def message_of(item: Item) -> Message:
+    """The message, or for one that could not be read, what could be read of it."""
+    return item.placeholder if isinstance(item, Undecodable) else item
+
+
 class MessageProcessor:
     """Applies one handler to messages, inside the caller's transaction.
 
-    Both subscription types use it, so retries, handle_error and dead letters mean
-    the same thing in both.
+    Both subscription types use it, so retries, conflicts, handle_error and dead
+    letters mean the same thing in both.
     """
 
     def __init__(
@@ -58,48 +81,60 @@ class MessageProcessor:
         self.spec = spec
         self.config = config
         self.dead_letters = dead_letters
+        self.conflicts = 0  # re-runs since the caller last saved the count
         self._failed: set[str] = set()  # message ids with a failure row to clear on success
 
     def load_failures(self, conn: psycopg.Connection[Any]) -> None:
-        rows = conn.execute(
-            "SELECT message_id FROM pgstore.handler_failures WHERE handler = %s", (self.spec.name,)
-        ).fetchall()
+        rows = conn.execute(QUERIES["failure_ids"], {"handler": self.spec.name}).fetchall()
         self._failed = {str(row[0]) for row in rows}
 
-    def wants(self, message: Message) -> bool:
-        """Whether this handler handles the message at all (type, and source_stream)."""
-        return bool(self.spec.methods_for(message.type)) and self.spec.accepts_origin(
-            origin_stream(message)
+    def wants(self, item: Item) -> bool:
+        """Whether this handler handles the message at all (type, and source_stream).
+        One that cannot be read is wanted if its type is: it must reach the dead letters."""
+        if isinstance(item, Undecodable):
+            return bool(self.spec.methods_for(item.placeholder.type))
+        return bool(self.spec.methods_for(item.type)) and self.spec.accepts_origin(
+            origin_stream(item)
         )
 
-    def process(
-        self, conn: psycopg.Connection[Any], message: Message, *, attempt: int | None = None
-    ) -> Outcome:
-        """Run the handler on `message`. `attempt`: a durable attempt number the caller
-        already has (pgmq's read count), else pgstore counts attempts itself."""
-        if not self.wants(message):
-            return Outcome.SKIPPED
-        try:
-            # A savepoint per message: a failure undoes this message's effects only.
-            with conn.transaction(), unit_of_work.joined(unit_of_work.UnitOfWork(conn, message)):
-                self._call(message)
-        except Undeliverable as error:
-            return self.fail(conn, message, error, attempt=attempt, final=True)
-        except Exception as error:
-            if isinstance(error, psycopg.OperationalError) or conn.broken:
-                raise  # the connection failed, not the handler: reconnect and retry
-            return self.fail(conn, message, error, attempt=attempt, final=False)
-        if str(message.id) in self._failed:
+    def save_conflicts(self, conn: psycopg.Connection[Any]) -> None:
+        """Add the conflicts counted since the last call to the handler's total (in the
+        caller's transaction)."""
+        if self.conflicts:
             conn.execute(
-                QUERIES["failure_clear"], {"handler": self.spec.name, "message_id": message.id}
+                QUERIES["conflicts_add"], {"handler": self.spec.name, "count": self.conflicts}
             )
-            self._failed.discard(str(message.id))
-        return Outcome.HANDLED
+            self.conflicts = 0
+
+    def process(
+        self, conn: psycopg.Connection[Any], item: Item, *, attempt: int | None = None
+    ) -> Outcome:
+        """Run the handler on one message in a savepoint of its own. `attempt`: a
+        durable attempt number the caller already has (pgmq's read count), else pgstore
+        counts attempts itself."""
+        if not self.wants(item):
+            return Outcome.SKIPPED
+        for rerun in range(self.config.conflict_retries + 1):
+            try:
+                with conn.transaction():
+                    self._call(conn, item)
+            except Undeliverable as error:
+                return self.fail(conn, item, error, attempt=attempt, final=True)
+            except Exception as error:
+                if isinstance(error, TRANSIENT) and rerun < self.config.conflict_retries:
+                    self._conflict(item, error, rerun)
+                    continue
+                if _connection_lost(conn, error):
+                    raise
+                return self.fail(conn, item, error, attempt=attempt, final=False)
+            self._clear_failure(conn, item)
+            return Outcome.HANDLED
+        raise AssertionError("unreachable: the last re-run fails or returns")
 
     def process_batch(
         self,
         conn: psycopg.Connection[Any],
-        messages: list[Message],
+        items: list[Item],
         *,
         attempts: list[int | None] | None = None,
         skip: Callable[[int], bool] = lambda _: False,
@@ -109,31 +144,31 @@ class MessageProcessor:
 
         A savepoint per message costs two round trips, so while every message
         succeeds one savepoint covers the rest of the batch. When one fails, that
-        savepoint is rolled back, the messages before it run again each in its own
-        savepoint (their effects were undone with it), and the failure is counted
-        without running the failed message a second time. `on_outcome(index, outcome)`
-        hears every outcome in order and returns True to stop the batch; `skip(index)`
-        leaves a message out (reported as nothing).
+        savepoint is rolled back and the messages before it run again, each in its own
+        savepoint (their effects were undone with it). The failed one then runs again
+        at once if it lost a race (a conflict), else its failure is counted without
+        running it a second time. `on_outcome(index, outcome)` hears every outcome in
+        order and returns True to stop the batch; `skip(index)` leaves a message out
+        (reported as nothing).
         """
-        attempts = attempts or [None] * len(messages)
+        attempts = attempts or [None] * len(items)
         start = 0
-        while start < len(messages):
+        while start < len(items):
             handled: list[tuple[int, Outcome]] = []
             failure: tuple[int, Exception] | None = None
             try:
                 with conn.transaction():
-                    for index in range(start, len(messages)):
-                        message = messages[index]
+                    for index in range(start, len(items)):
+                        item = items[index]
                         if skip(index):
                             continue
-                        if not self.wants(message):
+                        if not self.wants(item):
                             handled.append((index, Outcome.SKIPPED))
                             continue
                         try:
-                            with unit_of_work.joined(unit_of_work.UnitOfWork(conn, message)):
-                                self._call(message)
+                            self._call(conn, item)
                         except Exception as caught:
-                            if isinstance(caught, psycopg.OperationalError) or conn.broken:
+                            if _connection_lost(conn, caught):
                                 raise
                             failure = (index, caught)
                             raise _RollBack from caught
@@ -142,63 +177,80 @@ class MessageProcessor:
                 pass
             if failure is None:
                 for index, outcome in handled:
-                    if self._report(conn, messages[index], outcome, on_outcome, index):
+                    if outcome is Outcome.HANDLED:
+                        self._clear_failure(conn, items[index])
+                    if on_outcome(index, outcome):
                         return
                 return
             failed, failed_with = failure
             for index in range(start, failed):  # undone with the savepoint: again, one by one
                 if skip(index):
                     continue
-                outcome = self.process(conn, messages[index], attempt=attempts[index])
-                if on_outcome(index, outcome):
+                if on_outcome(index, self.process(conn, items[index], attempt=attempts[index])):
                     return
-            outcome = self.fail(
-                conn, messages[failed], failed_with, attempt=attempts[failed],
-                final=isinstance(failed_with, Undeliverable),
-            )  # fmt: skip
+            if isinstance(failed_with, TRANSIENT):
+                self._conflict(items[failed], failed_with, 0)
+                outcome = self.process(conn, items[failed], attempt=attempts[failed])
+            else:
+                outcome = self.fail(
+                    conn, items[failed], failed_with, attempt=attempts[failed],
+                    final=isinstance(failed_with, Undeliverable),
+                )  # fmt: skip
             if on_outcome(failed, outcome):
                 return
             start = failed + 1
 
-    def _report(
-        self,
-        conn: psycopg.Connection[Any],
-        message: Message,
-        outcome: Outcome,
-        on_outcome: Callable[[int, Outcome], bool],
-        index: int,
-    ) -> bool:
-        if outcome is Outcome.HANDLED and str(message.id) in self._failed:
+    def _call(self, conn: psycopg.Connection[Any], item: Item) -> None:
+        if isinstance(item, Undecodable):
+            raise Undeliverable(f"cannot read the stored message: {item}")
+        event_class = self.spec.event_classes.get(item.type) or self.domain.events.get(item.type)
+        payload: Any = item  # a type this domain does not know reaches $any as stored
+        if event_class is not None:
+            try:
+                payload = event_class.from_message(item)
+            except (ValidationError, TypeError, ValueError) as error:
+                raise Undeliverable(f"cannot deserialise {item.type}: {error}") from error
+        handler = self.spec.cls()
+        with unit_of_work.joined(unit_of_work.UnitOfWork(conn, item)):
+            for name in self.spec.methods_for(item.type):
+                getattr(handler, name)(payload)
+
+    def _conflict(self, item: Item, error: BaseException, rerun: int) -> None:
+        """A lost race: counted, logged without a traceback, and re-run after a short
+        random pause (so two contenders do not collide again in step)."""
+        self.conflicts += 1
+        message = message_of(item)
+        logger.info(
+            "%s: %s on %s %s (stream %s); running it again (%d of %d)",
+            self.spec.name,
+            type(error).__name__,
+            message.type,
+            message.id,
+            message.stream_name,
+            rerun + 1,
+            self.config.conflict_retries,
+        )
+        time.sleep(random.uniform(0, min(0.05, 0.001 * 2**rerun)))
+
+    def _clear_failure(self, conn: psycopg.Connection[Any], item: Item) -> None:
+        message = message_of(item)
+        if str(message.id) in self._failed:
             conn.execute(
                 QUERIES["failure_clear"], {"handler": self.spec.name, "message_id": message.id}
             )
             self._failed.discard(str(message.id))
-        return on_outcome(index, outcome)
-
-    def _call(self, message: Message) -> None:
-        event_class = self.spec.event_classes.get(message.type) or self.domain.events.get(
-            message.type
-        )
-        payload: Any = message  # a type this domain does not know reaches $any as stored
-        if event_class is not None:
-            try:
-                payload = event_class.from_message(message)
-            except (ValidationError, TypeError) as error:
-                raise Undeliverable(f"cannot deserialise {message.type}: {error}") from error
-        handler = self.spec.cls()
-        for name in self.spec.methods_for(message.type):
-            getattr(handler, name)(payload)
 
     def fail(
         self,
         conn: psycopg.Connection[Any],
-        message: Message,
+        item: Item,
         error: BaseException,
         *,
         attempt: int | None,
         final: bool,
     ) -> Outcome:
         """Count a failed attempt, tell handle_error, and retry or give up."""
+        message = message_of(item)
         text = f"{type(error).__name__}: {error}"
         trace = "".join(traceback.format_exception(error))
         params = {"handler": self.spec.name, "message_id": message.id, "error": text}
@@ -230,6 +282,8 @@ class MessageProcessor:
             letter = DeadLetter(
                 self.spec.name, message, text, trace, attempts, first_failed_at, last_failed_at
             )
+            if isinstance(item, Undecodable):
+                letter = letter.with_raw(item.raw_data, item.raw_metadata)
             self.dead_letters.put(conn, letter)
             logger.error(
                 "%s dead-lettered %s after %d attempt(s)", self.spec.name, message.id, attempts
@@ -241,8 +295,18 @@ class MessageProcessor:
                 message.id,
                 attempts,
             )
+        # A replay starts counting again (the dead letter keeps the error and attempts).
         conn.execute(
             QUERIES["failure_clear"], {"handler": self.spec.name, "message_id": message.id}
         )
         self._failed.discard(str(message.id))
         return Outcome.DEAD
+
+
+def _connection_lost(conn: psycopg.Connection[Any], error: BaseException) -> bool:
+    """The connection failed (or a lock or statement timeout hit), not the handler: the
+    batch is rolled back and the dispatcher reconnects or tries it again, counting no
+    attempt. Conflicts are OperationalErrors too, but the handler's to re-run."""
+    if conn.broken:
+        return True
+    return isinstance(error, psycopg.OperationalError) and not isinstance(error, TRANSIENT)

@@ -12,9 +12,9 @@ import psycopg
 from psycopg import sql
 
 from pgstore.dispatch.dead_letters import QueueDeadLetters
-from pgstore.dispatch.processing import MessageProcessor, Outcome, Undeliverable
+from pgstore.dispatch.event_store import decode_item
+from pgstore.dispatch.processing import MessageProcessor, Outcome, message_of
 from pgstore.handlers import ANY
-from pgstore.messages import Message, message_from_dict
 from pgstore.queries import QUERIES
 
 if TYPE_CHECKING:
@@ -34,6 +34,10 @@ QUEUE_BATCHES = 4
 # autovacuum visits a database at most once a minute (about 100,000 messages at the
 # rates bench/dispatch.py measures). Vacuuming a short queue takes milliseconds.
 VACUUM_AFTER_DELETES = 2000
+
+# A busy worker still looks for dead workers' claims this often (an idle one looks
+# every time it finds nothing to read).
+SWEEP_SECONDS = 2.0
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -72,10 +76,13 @@ class StreamSubscription:
         self.dead_letters = QueueDeadLetters(spec.name, self.queue, self.dead_letter_queue)
         self.processor = MessageProcessor(domain, spec, config, self.dead_letters)
         self.table = sql.Identifier(f"q_{self.queue}")
-        self.not_before = 0.0
-        self.retrying = False
+        self.qualified = sql.Identifier("pgmq", f"q_{self.queue}")
+        self.not_before = 0.0  # monotonic time of the next retry this worker knows of
+        self.pending = False  # the queue still holds messages (for --once)
+        self.token = 0  # this worker session's claim token (see Dispatcher.run)
         self.queue_limit = QUEUE_BATCHES * config.messages_per_tick
         self.deleted_since_vacuum = 0
+        self.swept_at = 0.0
 
     def start(self, conn: psycopg.Connection[Any]) -> None:
         """Create the queues (idempotent) and register the subscription."""
@@ -109,17 +116,23 @@ class StreamSubscription:
 
     def consume(self, conn: psycopg.Connection[Any]) -> int:
         """Handle the next batch from the queue; return how much happened."""
-        if time.monotonic() < self.not_before:
-            return 0
         # The read is its own transaction: pgmq's read count then counts every
-        # delivery, even one whose worker died mid-handler (durable attempts).
+        # delivery, even one whose worker died mid-handler (durable attempts). The same
+        # statement records the claim under this worker's session token.
         rows = conn.execute(
-            "SELECT msg_id, read_ct, message FROM pgmq.read_grouped(%s, %s, %s)",
-            (self.queue, self.config.visibility_timeout_seconds, self.config.messages_per_tick),
+            QUERIES["queue_read"],
+            {
+                "queue": self.queue,
+                "visibility_timeout": self.config.visibility_timeout_seconds,
+                "limit": self.config.messages_per_tick,
+                "token": self.token,
+            },
         ).fetchall()
+        if not rows or time.monotonic() - self.swept_at > SWEEP_SECONDS:
+            self._release_dead_claims(conn)
         if not rows:
+            self._note_pending(conn)
             return 0
-        self.retrying = False
         handled = 0
         with conn.transaction():
             locked = dict(
@@ -135,36 +148,32 @@ class StreamSubscription:
             done: list[int] = []  # queue messages to delete: handled, skipped or dead
             batch = [
                 row
-                for row in sorted(rows, key=lambda row: int(row[0]))
+                for row in rows  # in msg_id order
                 if locked.get(row[0]) == row[1]  # else handled elsewhere, or read again since
             ]
-            readable: list[tuple[int, int, Message]] = []
-            for msg_id, read_ct, body in batch:
-                message = self._readable(conn, body, read_ct)
-                if message is None:
-                    done.append(msg_id)  # unreadable: dead-lettered already
-                else:
-                    readable.append((msg_id, read_ct, message))
+            items = [decode_item(row[2:]) for row in batch]
 
             def held_back(index: int) -> bool:
-                msg_id, _, message = readable[index]
-                if message.stream_name in blocked:
+                if message_of(items[index]).stream_name in blocked:
                     # Keep the stream's order: release it to follow the failed one.
-                    conn.execute("SELECT pgmq.set_vt(%s, %s::bigint, 0)", (self.queue, msg_id))
+                    conn.execute(
+                        QUERIES["queue_release"],
+                        {"queue": self.queue, "msg_id": batch[index][0], "delay": 0},
+                    )
                     return True
                 return False
 
             def settle(index: int, outcome: Outcome) -> bool:
                 nonlocal handled
-                msg_id, _, message = readable[index]
+                msg_id = batch[index][0]
                 if outcome is Outcome.RETRY:
-                    blocked.add(message.stream_name)
-                    self.retrying = True
-                    delay = int(self.config.retry_delay_seconds)
+                    blocked.add(message_of(items[index]).stream_name)
+                    delay = self.config.retry_delay_seconds
                     conn.execute(
-                        "SELECT pgmq.set_vt(%s, %s::bigint, %s)", (self.queue, msg_id, delay)
+                        QUERIES["queue_release"],
+                        {"queue": self.queue, "msg_id": msg_id, "delay": int(delay)},
                     )
-                    self.not_before = time.monotonic() + self.config.retry_delay_seconds
+                    self.not_before = time.monotonic() + delay
                 else:
                     handled += outcome is Outcome.HANDLED
                     done.append(msg_id)
@@ -172,19 +181,46 @@ class StreamSubscription:
 
             self.processor.process_batch(
                 conn,
-                [message for _, _, message in readable],
-                attempts=[read_ct for _, read_ct, _ in readable],
+                items,
+                attempts=[int(row[1]) for row in batch],
                 skip=held_back,
                 on_outcome=settle,
             )
-            if done:  # one statement for the batch, still in the handlers' transaction
-                conn.execute("SELECT pgmq.delete(%s, %s::bigint[])", (self.queue, done))
+            # One statement for the batch, still in the handlers' transaction: delete
+            # what was dealt with, and this worker's claim on the batch.
+            conn.execute(
+                QUERIES["queue_settle"], {"queue": self.queue, "done": done, "token": self.token}
+            )
+            self.processor.save_conflicts(conn)
         if handled:
             logger.info("%s: %d handled from queue %s", self.spec.name, handled, self.queue)
         self.deleted_since_vacuum += len(done)
         if self.deleted_since_vacuum >= VACUUM_AFTER_DELETES:
             self.vacuum(conn)
+        self.pending = True  # read something: look again before calling it done
         return len(rows)
+
+    def _note_pending(self, conn: psycopg.Connection[Any]) -> None:
+        """Whether the queue still holds messages (in flight elsewhere, or waiting for a
+        retry): `--once` is not done until it is empty."""
+        row = conn.execute(
+            sql.SQL(QUERIES["queue_pending"]).format(table=self.qualified)
+        ).fetchone()
+        depth, wait = (int(row[0]), float(row[1])) if row else (0, 0.0)
+        self.pending = depth > 0
+        if depth:
+            self.not_before = time.monotonic() + max(wait, 0.0)
+
+    def _release_dead_claims(self, conn: psycopg.Connection[Any]) -> None:
+        """Make messages claimed by workers whose session is gone visible at once."""
+        self.swept_at = time.monotonic()
+        row = conn.execute(QUERIES["queue_release_dead_claims"], {"queue": self.queue}).fetchone()
+        if row and row[0]:
+            logger.warning(
+                "%s: %d message(s) claimed by a worker that is gone are handed out again",
+                self.spec.name,
+                row[0],
+            )
 
     def vacuum(self, conn: psycopg.Connection[Any]) -> None:
         """Reclaim the queue table's dead rows (outside any transaction, as VACUUM must
@@ -198,38 +234,3 @@ class StreamSubscription:
         except psycopg.Error as error:
             # Upkeep only: handling goes on, and autovacuum remains.
             logger.warning("%s: could not vacuum queue %s: %s", self.spec.name, self.queue, error)
-
-    def _readable(
-        self, conn: psycopg.Connection[Any], body: dict[str, Any], read_ct: int
-    ) -> Message | None:
-        """The queued message, or None once one that cannot be read is dead-lettered."""
-        try:
-            return message_from_dict(body)
-        except (KeyError, ValueError, TypeError) as error:
-            # Straight to the dead letters: no retry can make it readable.
-            undeliverable = Undeliverable(f"cannot read queued message: {error!r}")
-            self.processor.fail(
-                conn, _placeholder(body), undeliverable, attempt=read_ct, final=True
-            )
-            return None
-
-
-def _placeholder(body: dict[str, Any]) -> Message:
-    """A Message carrying whatever could be read, for the dead-letter record."""
-    import uuid
-    from datetime import UTC, datetime
-
-    try:
-        message_id = uuid.UUID(str(body.get("id")))
-    except ValueError:
-        message_id = uuid.uuid4()
-    return Message(
-        id=message_id,
-        stream_name=str(body.get("stream_name", "unknown-unknown")),
-        type=str(body.get("type", "unknown")),
-        position=-1,
-        global_position=-1,
-        data={"undeliverable": body},
-        metadata=None,
-        time=datetime.now(UTC),
-    )

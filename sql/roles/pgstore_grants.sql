@@ -41,9 +41,12 @@ GRANT INSERT, UPDATE ON pgstore.aggregates TO pgstore_writer, pgstore_dispatcher
 -- The dispatcher's bookkeeping. Queues are created (and subscriptions registered)
 -- only through pgstore.create_queue, which runs as the owner: the dispatcher may not
 -- create anything in a schema that other roles read.
-GRANT EXECUTE ON FUNCTION pgstore.create_queue, pgstore.feed_queue TO pgstore_dispatcher;
+GRANT EXECUTE ON FUNCTION pgstore.create_queue, pgstore.feed_queue, pgstore.release_dead_claims
+  TO pgstore_dispatcher;
 GRANT INSERT, UPDATE ON pgstore.handler_positions TO pgstore_dispatcher;
-GRANT INSERT, UPDATE, DELETE ON pgstore.handler_failures, pgstore.dead_letters TO pgstore_dispatcher;
+GRANT INSERT, UPDATE, DELETE
+  ON pgstore.handler_failures, pgstore.dead_letters, pgstore.handler_parked, pgstore.queue_claims
+  TO pgstore_dispatcher;
 
 -- pgmq: the status views count queue rows; the dispatcher sends, reads and deletes
 -- through pgmq's functions, on the queue tables only (not pgmq's own catalog).

@@ -65,6 +65,8 @@ def test_upgrade_while_a_dispatcher_runs(cluster: LocalCluster) -> None:
                 seen.count += 1
                 repository.add(seen)
 
+        # Started before the upgrade: it waits for `migrate` (this pgstore's dispatcher
+        # needs every migration it ships), then works while migrate finishes.
         dispatcher = Dispatcher(domain)
         worker = threading.Thread(target=dispatcher.run)
         worker.start()
