@@ -14,7 +14,7 @@ import click
 from pgstore import query_login, sandbox
 from pgstore._tables import cell, table
 from pgstore.cli import Context, Int64, Seconds, main, pass_context, reported_errors
-from pgstore.status import collect, find_handler, rewind
+from pgstore.status import Horizon, Status, collect, find_handler, rewind
 
 
 def _plain(value: Any) -> Any:
@@ -144,7 +144,7 @@ def status(ctx: Context, app: str | None, as_json: bool, watch: float | None) ->
             time.sleep(watch)
 
 
-def render_status(current: Any) -> str:
+def render_status(current: Status) -> str:
     columns = [
         "handler",
         "type",
@@ -152,8 +152,10 @@ def render_status(current: Any) -> str:
         "position",
         "lag",
         "lag_s",
+        "waiting",
         "queue",
         "dead",
+        "conflicts",
         "last_error",
     ]
     rows = [
@@ -164,28 +166,64 @@ def render_status(current: Any) -> str:
             h.position if h.started else "(not started)",
             h.lag_events,
             h.lag_seconds,
+            f"{h.waiting_events} ({h.waiting_seconds}s)" if h.waiting_events else 0,
             "" if h.queue_depth is None else h.queue_depth,
             h.dead_letters,
+            h.conflicts,
             (h.last_error or "").splitlines()[0][:60] if h.last_error else "",
         )
         for h in current.handlers
     ]
-    horizon = current.horizon
     lines = [table(columns, rows) if rows else "(no handlers have run yet)", ""]
-    lines.append(f"read horizon: global position {horizon.global_position}")
-    if horizon.oldest_transaction_pid is None:
-        lines.append("oldest open transaction: none holds the horizon back")
-    else:
-        lines.append(
-            f"oldest open transaction: pid {horizon.oldest_transaction_pid}, open "
-            f"{horizon.oldest_transaction_seconds}s ({horizon.oldest_transaction_state}): "
-            f"{(horizon.oldest_transaction_query or '').strip()[:100]}"
-        )
-        if (horizon.oldest_transaction_seconds or 0) > 5:
-            lines.append(
-                "  every subscriber waits for it: events after it are not delivered until it ends"
-            )
+    lines += render_horizon(current.horizon)
     return "\n".join(lines)
+
+
+def render_horizon(horizon: Horizon) -> list[str]:
+    """The read horizon, and the transaction holding it back, as far as it is visible."""
+    lines = [f"read horizon: global position {horizon.global_position}"]
+    if horizon.waiting_events:
+        lines.append(
+            f"  {horizon.waiting_events} committed event(s) wait above it, the oldest for "
+            f"{horizon.stalled_seconds}s"
+        )
+    if not horizon.held:
+        lines.append("holding it back: nothing (no transaction with an id is running)")
+        return lines
+    if horizon.holder_prepared is not None:
+        who = f"prepared transaction {horizon.holder_prepared!r}"
+    elif horizon.holder_pid is not None:
+        who = f"pid {horizon.holder_pid}"
+    else:
+        who = "a transaction that has just ended"
+    where = ", ".join(
+        part
+        for part in (
+            f"database {horizon.holder_database}" if horizon.holder_database else "",
+            f"role {horizon.holder_role}" if horizon.holder_role else "",
+            f"transaction {horizon.holder_transaction_id}",
+        )
+        if part
+    )
+    lines.append(f"holding it back: {who} ({where})")
+    if horizon.holder_seconds is None:
+        lines.append(
+            "  its age, state and query are hidden from this login "
+            "(grant it pg_read_all_stats to see them)"
+        )
+    else:
+        query = (horizon.holder_query or "").strip().replace("\n", " ")[:100]
+        lines.append(
+            f"  open {horizon.holder_seconds}s, {horizon.holder_state or 'state unknown'}"
+            + (f": {query}" if query else "")
+        )
+    if horizon.waiting_events:
+        lines.append(
+            "  every subscriber waits for it; end it, or set idle_in_transaction_session_timeout"
+            " (and transaction_timeout on PostgreSQL 17+) for the roles that leave such"
+            " transactions open"
+        )
+    return lines
 
 
 @main.command()

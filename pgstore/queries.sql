@@ -313,3 +313,30 @@ SELECT count(*), coalesce(extract(epoch FROM min(vt) - now()), 0)::float8 FROM {
 
 -- name: queue_release_dead_claims
 SELECT pgstore.release_dead_claims(%(queue)s)
+
+-- name: status_handlers
+SELECT handler, subscription_type, category, position, lag_events, lag_seconds,
+       queue_depth, dead_letters, last_error, last_failed_at, waiting_events,
+       waiting_seconds, conflicts
+  FROM pgstore.handlers
+ ORDER BY handler
+
+-- name: status_category_backlog
+-- A handler that has not run yet: the whole category below the horizon is its lag.
+SELECT count(*), extract(epoch FROM now() - min(time))
+  FROM pgstore.messages
+ WHERE category = %(category)s AND global_position < pgstore.global_position_horizon()
+
+-- name: status_horizon
+-- The horizon, how many committed events wait above it and since when, and the
+-- transaction that holds it (see sql/pgstore/horizon_holder.sql).
+SELECT hz.position, waiting.events,
+       coalesce(extract(epoch FROM now() - waiting.oldest), 0)::float8,
+       h.transaction_id, h.pid, h.database, h.role, h.prepared, h.age_seconds, h.state,
+       h.application_name, h.query
+  FROM (SELECT pgstore.global_position_horizon() AS position) hz
+ CROSS JOIN LATERAL (
+   SELECT count(*) AS events, min(m.time) AS oldest
+     FROM pgstore.messages m
+    WHERE m.global_position >= hz.position) waiting
+  LEFT JOIN pgstore.horizon_holder() h ON true

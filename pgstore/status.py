@@ -26,17 +26,38 @@ class HandlerStatus:
     last_error: str | None
     last_failed_at: datetime | None
     started: bool
+    waiting_events: int = 0
+    """Committed events it cannot see yet: a transaction holds the horizon back."""
+    waiting_seconds: float = 0.0
+    conflicts: int = 0
 
 
 @dataclass(frozen=True)
 class Horizon:
-    """The global position readers may not pass yet, and who holds it back."""
+    """The global position readers may not pass yet, and who holds it back.
+
+    `holder_*` describe the oldest running transaction with an id (None when nothing
+    holds the horizon); its age, state and query are None where PostgreSQL hides them
+    from the login asking (`pg_read_all_stats` shows them). `stalled_seconds` is how
+    long the oldest committed event above the horizon has waited.
+    """
 
     global_position: int
-    oldest_transaction_pid: int | None
-    oldest_transaction_seconds: float | None
-    oldest_transaction_state: str | None
-    oldest_transaction_query: str | None
+    waiting_events: int
+    stalled_seconds: float
+    holder_pid: int | None = None
+    holder_transaction_id: int | None = None
+    holder_database: str | None = None
+    holder_role: str | None = None
+    holder_prepared: str | None = None
+    holder_seconds: float | None = None
+    holder_state: str | None = None
+    holder_application: str | None = None
+    holder_query: str | None = None
+
+    @property
+    def held(self) -> bool:
+        return self.holder_transaction_id is not None
 
 
 @dataclass(frozen=True)
@@ -56,11 +77,7 @@ class Status:
 
 def collect(conn: psycopg.Connection[Any], domain: Domain | None = None) -> Status:
     """Read pgstore.handlers (and, given the domain, list its handlers not yet started)."""
-    rows = conn.execute(
-        "SELECT handler, subscription_type, category, position, lag_events, lag_seconds,"
-        " queue_depth, dead_letters, last_error, last_failed_at FROM pgstore.handlers"
-        " ORDER BY handler"
-    ).fetchall()
+    rows = conn.execute(QUERIES["status_handlers"]).fetchall()
     handlers = [
         HandlerStatus(
             handler=row[0],
@@ -68,12 +85,15 @@ def collect(conn: psycopg.Connection[Any], domain: Domain | None = None) -> Stat
             category=row[2],
             position=int(row[3]),
             lag_events=int(row[4]),
-            lag_seconds=round(float(row[5]), 3),
+            lag_seconds=round(max(float(row[5]), 0.0), 3),
             queue_depth=None if row[6] is None else int(row[6]),
             dead_letters=int(row[7] or 0),
             last_error=row[8],
             last_failed_at=row[9],
             started=True,
+            waiting_events=int(row[10]),
+            waiting_seconds=round(max(float(row[11]), 0.0), 3),
+            conflicts=int(row[12]),
         )
         for row in rows
     ]
@@ -84,9 +104,7 @@ def collect(conn: psycopg.Connection[Any], domain: Domain | None = None) -> Stat
             if spec.name in known:
                 continue
             backlog = conn.execute(
-                "SELECT count(*), extract(epoch FROM now() - min(time)) FROM pgstore.messages"
-                " WHERE category = %s AND global_position < pgstore.global_position_horizon()",
-                (spec.stream_category,),
+                QUERIES["status_category_backlog"], {"category": spec.stream_category}
             ).fetchone()
             assert backlog is not None
             handlers.append(
@@ -96,7 +114,7 @@ def collect(conn: psycopg.Connection[Any], domain: Domain | None = None) -> Stat
                     category=spec.stream_category,
                     position=None,
                     lag_events=int(backlog[0]),
-                    lag_seconds=round(float(backlog[1] or 0), 3),
+                    lag_seconds=round(max(float(backlog[1] or 0), 0.0), 3),
                     queue_depth=None,
                     dead_letters=0,
                     last_error=None,
@@ -104,13 +122,21 @@ def collect(conn: psycopg.Connection[Any], domain: Domain | None = None) -> Stat
                     started=False,
                 )
             )
-    row = conn.execute(
-        "SELECT pgstore.global_position_horizon(), o.pid, o.age_seconds, o.state, o.query"
-        " FROM pgstore.oldest_transaction() o"
-    ).fetchone()
+    row = conn.execute(QUERIES["status_horizon"]).fetchone()
     assert row is not None
     horizon = Horizon(
-        int(row[0]), row[1], None if row[2] is None else round(row[2], 3), row[3], row[4]
+        global_position=int(row[0]),
+        waiting_events=int(row[1]),
+        stalled_seconds=round(max(float(row[2]), 0.0), 3),
+        holder_transaction_id=row[3],
+        holder_pid=row[4],
+        holder_database=row[5],
+        holder_role=row[6],
+        holder_prepared=row[7],
+        holder_seconds=None if row[8] is None else round(max(float(row[8]), 0.0), 3),
+        holder_state=row[9],
+        holder_application=row[10],
+        holder_query=row[11],
     )
     return Status(sorted(handlers, key=lambda h: h.handler), horizon)
 
@@ -158,6 +184,8 @@ def rewind(
         conn.execute(
             "SELECT 1 FROM pgstore.handler_positions WHERE handler = %s FOR UPDATE", (handler.name,)
         )
+        # Streams held back behind a failed message: read again from the new position.
+        conn.execute("DELETE FROM pgstore.handler_parked WHERE handler = %s", (handler.name,))
         if global_position is None:
             row = conn.execute(
                 "SELECT coalesce(min(global_position), pgstore.global_position_horizon())"

@@ -4,6 +4,10 @@
 -- lag_events counts the category's messages at or after the handler's position that
 -- readers may see (below the global position horizon); for a stream handler it adds
 -- the messages waiting in its queue. lag_seconds is the age of the oldest of those.
+-- waiting_events counts the committed messages it cannot see yet because a
+-- transaction holds the horizon back, and waiting_seconds is how long the oldest of
+-- them has waited: a stall shows there, not in lag. last_error is the latest of a
+-- failure being retried and a dead letter. conflicts counts the races re-run at once.
 CREATE OR REPLACE VIEW pgstore.handlers AS
 SELECT
   p.handler,
@@ -17,15 +21,13 @@ SELECT
   )::double precision AS lag_seconds,
   queue.depth AS queue_depth,
   s.queue,
-  CASE
-    WHEN s.handler IS NULL THEN
-      (SELECT count(*) FROM pgstore.dead_letters d WHERE d.handler = p.handler)
-    ELSE
-      (SELECT dq.depth FROM pgstore.queue_depth(s.dead_letter_queue) dq)
-  END AS dead_letters,
+  dead.dead_letters,
   failure.last_error,
   failure.last_failed_at,
-  p.updated_at
+  p.updated_at,
+  waiting.events AS waiting_events,
+  coalesce(extract(epoch FROM now() - waiting.oldest), 0)::double precision AS waiting_seconds,
+  p.conflicts
 FROM pgstore.handler_positions p
 LEFT JOIN pgstore.stream_subscriptions s ON s.handler = p.handler
 CROSS JOIN LATERAL (
@@ -35,11 +37,24 @@ CROSS JOIN LATERAL (
      AND m.global_position >= p.position
      AND m.global_position < pgstore.global_position_horizon()
 ) backlog
+CROSS JOIN LATERAL (
+  SELECT count(*) AS events, min(m.time) AS oldest
+    FROM pgstore.messages m
+   WHERE m.category = p.category
+     AND m.global_position >= greatest(p.position, pgstore.global_position_horizon())
+) waiting
+CROSS JOIN LATERAL pgstore.dead_letter_summary(p.handler) dead
 LEFT JOIN LATERAL pgstore.queue_depth(s.queue) queue ON s.handler IS NOT NULL
 LEFT JOIN LATERAL (
-  SELECT f.last_error, f.last_failed_at
-    FROM pgstore.handler_failures f
-   WHERE f.handler = p.handler
-   ORDER BY f.last_failed_at DESC
+  SELECT e.last_error, e.last_failed_at
+    FROM (
+      SELECT f.last_error, f.last_failed_at
+        FROM pgstore.handler_failures f
+       WHERE f.handler = p.handler
+      UNION ALL
+      SELECT dead.last_error, dead.last_failed_at
+       WHERE dead.last_error IS NOT NULL
+    ) e
+   ORDER BY e.last_failed_at DESC
    LIMIT 1
 ) failure ON true;

@@ -87,10 +87,12 @@ def test_status_names_the_transaction_holding_the_horizon(
         store.append("entry-9", NewMessage("ledger.Posted.v1", {"amount": 1}), conn=idle)
         post(store, "entry-1", 1)  # committed, but after the open transaction began
         holder = collect(conn).horizon
-        assert holder.oldest_transaction_pid == idle.info.backend_pid
-        assert holder.oldest_transaction_seconds is not None
+        assert holder.holder_pid == idle.info.backend_pid
+        assert holder.holder_seconds is not None
+        assert holder.holder_application == "forgotten"
+        assert holder.waiting_events == 1
         assert store.read_category("entry") == []  # held back behind the open writer
-    assert collect(conn).horizon.oldest_transaction_pid is None
+    assert not collect(conn).horizon.held
 
 
 def test_replay_rewinds_one_handler_only(
