@@ -7,9 +7,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar, overload
 
-from pgstore import connection, unit_of_work
+from pgstore import connection, subscriptions, unit_of_work
+from pgstore.errors import ConfigurationError
 from pgstore.handlers import HandlerSpec
-from pgstore.messages import Message
+from pgstore.messages import Message, category_problem
 from pgstore.model import AggregateRoot, Event, make_model, normalised_name
 from pgstore.repository import Repository
 from pgstore.store import EventStore
@@ -67,8 +68,11 @@ class Domain:
         def declare(target: type[T]) -> type[T]:
             model = make_model(target, AggregateRoot, frozen=False, with_id=True)
             category = stream_category or normalised_name(target.__name__)
-            if "-" in category or not category:
-                raise ValueError(f"stream_category must be non-empty and without '-': {category!r}")
+            problem = category_problem(category)
+            if problem is not None:
+                raise ConfigurationError(
+                    f"Aggregate {target.__name__}: stream_category {category!r} {problem}"
+                )
             model.__pgstore_category__ = category
             model.__pgstore_event_sourced__ = event_sourced
             model.__pgstore_appliers__ = {
@@ -124,7 +128,14 @@ class Domain:
         def declare(target: type[T]) -> type[T]:
             category = stream_category or (part_of.__pgstore_category__ if part_of else None)
             if category is None:
-                raise ValueError(f"{target.__name__}: give part_of or stream_category")
+                raise ConfigurationError(
+                    f"Event handler {target.__name__}: give part_of or stream_category"
+                )
+            problem = category_problem(category)
+            if problem is not None:
+                raise ConfigurationError(
+                    f"Event handler {target.__name__}: stream_category {category!r} {problem}"
+                )
             spec = HandlerSpec.inspect(
                 target,
                 name=f"{self.name}.{target.__name__}",
@@ -136,7 +147,10 @@ class Domain:
                 subscription_config=dict(subscription_config or {}),
             )
             if any(existing.name == spec.name for existing in self.handlers):
-                raise ValueError(f"Event handler {spec.name} is declared twice")
+                raise ConfigurationError(f"Event handler {spec.name} is declared twice")
+            # The handler's own options fail here, naming it, not when a dispatcher
+            # starts (the domain's configuration can still change until then).
+            subscriptions.resolve(spec, {})
             self.handlers.append(spec)
             return target
 

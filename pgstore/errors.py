@@ -41,7 +41,11 @@ class QueryRefused(PgstoreError, ValueError):
 
 
 class Undecodable(PgstoreError):
-    """A stored message cannot be read as a message; it carries what could be read."""
+    """A stored message cannot be read as a message; it carries what could be read.
+
+    `malformed`: not even its id, stream, type and positions could be read (a queue
+    body that no feeder wrote), so nothing tells which handlers it was meant for.
+    """
 
     def __init__(
         self,
@@ -49,9 +53,12 @@ class Undecodable(PgstoreError):
         placeholder: Message,
         data: str | None,
         metadata: str | None,
+        *,
+        malformed: bool = False,
     ) -> None:
         super().__init__(reason)
         self.placeholder = placeholder
+        self.malformed = malformed
         self.raw_data = data
         self.raw_metadata = metadata
 

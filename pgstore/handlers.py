@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pgstore.messages import category
+from pgstore.messages import category, is_category
 from pgstore.model import AggregateRoot, Event
 
 ANY = "$any"
@@ -83,7 +83,7 @@ class HandlerSpec:
             return True
         if origin_stream is None:
             return False
-        if "-" in self.source_stream:
+        if not is_category(self.source_stream):
             return origin_stream == self.source_stream
         return category(origin_stream) == self.source_stream
 

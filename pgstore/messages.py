@@ -68,8 +68,22 @@ def category(stream_name: str) -> str:
 
 
 def is_category(name: str) -> bool:
-    """True when `name` has no '-' and so names a category."""
+    """True when `name` has no '-' and so names a category (the one category rule,
+    the same as pgstore.is_category() in SQL)."""
     return "-" not in name
+
+
+def category_problem(name: object) -> str | None:
+    """Why `name` cannot be a category, or None: the rules of pgstore.check_name()."""
+    if not isinstance(name, str) or not name:
+        return "must be a non-empty string"
+    if not is_category(name):
+        return "must not contain '-' (that makes it a stream name)"
+    if len(name) > 500 or len(name.encode()) > 1000:
+        return "must be at most 500 characters and 1000 bytes"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "must not contain control characters"
+    return None
 
 
 def message_from_dict(data: JsonObject) -> Message:
@@ -117,6 +131,7 @@ def decode(
             _salvage(message_id, stream_name, type, position, global_position),
             data,
             metadata,
+            malformed=True,
         ) from error
     try:
         decoded_data = json.loads(data) if data is not None else None

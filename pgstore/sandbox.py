@@ -14,6 +14,7 @@ from sqlglot.errors import ParseError, SqlglotError
 from pgstore._allowlist import FUNCTIONS, QUALIFIED, function_classes
 from pgstore.errors import InvalidArgument, NotConfined, QueryRefused, translated_errors
 from pgstore.messages import category as category_of
+from pgstore.messages import is_category
 from pgstore.queries import QUERIES
 
 __all__ = ["NotConfined", "QueryRefused", "Result", "confinement_problem", "rewrite", "run"]
@@ -141,11 +142,11 @@ def _table_functions(node: exp.Expression) -> exp.Expression:
         example = "stream('order-1')" if name == "stream" else "category('order')"
         raise QueryRefused(f"{name}() takes one quoted name, e.g. {example}")
     value = str(arguments[0].this)
-    if name == "stream" and "-" not in value:
+    if name == "stream" and is_category(value):
         raise QueryRefused(
             f"stream() needs a stream name like 'order-1', not the category {value!r}"
         )
-    if name == "category" and "-" in value:
+    if name == "category" and not is_category(value):
         raise QueryRefused(f"category() needs a category like 'order', not the stream {value!r}")
     condition: Any = exp.EQ(
         this=exp.column("category"), expression=exp.Literal.string(category_of(value))

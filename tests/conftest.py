@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 from pytest_postgresql import factories
 from pytest_postgresql.executors.noop import NoopExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 
-from pgstore.migrate import migrate
+from pgstore.migrate import create_roles, migrate
 from pgstore.store import EventStore
 from tests.pgcluster import LocalCluster
 
 TEMPLATE_OWNER = "pgstore_test"
+GROUPS = ("reader", "writer", "dispatcher")
+Conn = psycopg.Connection[Any]
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +76,34 @@ def conn(
 ) -> psycopg.Connection[Any]:
     postgresql.autocommit = True
     return postgresql
+
+
+@pytest.fixture
+def logins(conn: Conn, dsn: str) -> Iterator[dict[str, str]]:
+    """Conninfo per kind of login: `reader`, `writer`, `dispatcher` (each granted only its
+    pgstore role) and `nobody` (a login with no grants at all)."""
+    create_roles(conn)
+    suffix = uuid.uuid4().hex[:8]
+    users: dict[str, str] = {}
+    for kind in (*GROUPS, "nobody"):
+        user = f"{kind}_{suffix}"
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(user)))
+        if kind in GROUPS:
+            conn.execute(
+                sql.SQL("GRANT {} TO {}").format(
+                    sql.Identifier(f"pgstore_{kind}"), sql.Identifier(user)
+                )
+            )
+        users[kind] = psycopg.conninfo.make_conninfo(dsn, user=user)
+    yield users
+    for conninfo in users.values():
+        user = str(psycopg.conninfo.conninfo_to_dict(conninfo)["user"])
+        # A test may leave one of these logins connected; end those sessions first.
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (user,)
+        )
+        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(user)))
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(user)))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -90,9 +90,10 @@ class MessageProcessor:
 
     def wants(self, item: Item) -> bool:
         """Whether this handler handles the message at all (type, and source_stream).
-        One that cannot be read is wanted if its type is: it must reach the dead letters."""
+        One that cannot be read is wanted if its type is (or cannot be told): it must
+        reach the dead letters."""
         if isinstance(item, Undecodable):
-            return bool(self.spec.methods_for(item.placeholder.type))
+            return item.malformed or bool(self.spec.methods_for(item.placeholder.type))
         return bool(self.spec.methods_for(item.type)) and self.spec.accepts_origin(
             origin_stream(item)
         )
@@ -107,14 +108,19 @@ class MessageProcessor:
             self.conflicts = 0
 
     def process(
-        self, conn: psycopg.Connection[Any], item: Item, *, attempt: int | None = None
+        self,
+        conn: psycopg.Connection[Any],
+        item: Item,
+        *,
+        attempt: int | None = None,
+        reruns: int = 0,
     ) -> Outcome:
         """Run the handler on one message in a savepoint of its own. `attempt`: a
         durable attempt number the caller already has (pgmq's read count), else pgstore
-        counts attempts itself."""
+        counts attempts itself. `reruns`: conflict re-runs already spent on it."""
         if not self.wants(item):
             return Outcome.SKIPPED
-        for rerun in range(self.config.conflict_retries + 1):
+        for rerun in range(reruns, self.config.conflict_retries + 1):
             try:
                 with conn.transaction():
                     self._call(conn, item)
@@ -188,9 +194,9 @@ class MessageProcessor:
                     continue
                 if on_outcome(index, self.process(conn, items[index], attempt=attempts[index])):
                     return
-            if isinstance(failed_with, TRANSIENT):
+            if isinstance(failed_with, TRANSIENT) and self.config.conflict_retries > 0:
                 self._conflict(items[failed], failed_with, 0)
-                outcome = self.process(conn, items[failed], attempt=attempts[failed])
+                outcome = self.process(conn, items[failed], attempt=attempts[failed], reruns=1)
             else:
                 outcome = self.fail(
                     conn, items[failed], failed_with, attempt=attempts[failed],

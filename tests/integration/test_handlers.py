@@ -327,9 +327,9 @@ def test_unit_of_work_groups_writes(shop: Domain) -> None:
 
 
 def test_unknown_configuration_fails_at_start(dsn: str) -> None:
-    domain = Domain("bad", dsn=dsn)
+    domain = Domain("bad", dsn=dsn, config={"subscription": {"profile": "turbo"}})
 
-    @domain.event_handler(stream_category="x", subscription_profile="turbo")
+    @domain.event_handler(stream_category="x")
     class Handler:
         @handle(ANY)
         def anything(self, event: Any) -> None: ...

@@ -83,11 +83,11 @@ def test_normalised_category_names() -> None:
 
 
 def test_bad_declarations() -> None:
-    with pytest.raises(ValueError, match="without '-'"):
+    with pytest.raises(ConfigurationError, match=r"X: stream_category 'a-b' must not contain '-'"):
         domain.aggregate(stream_category="a-b")(type("X", (), {"__annotations__": {}}))
     with pytest.raises(TypeError, match="no @handle methods"):
         domain.event_handler(stream_category="x")(type("Empty", (), {}))
-    with pytest.raises(ValueError, match="give part_of or stream_category"):
+    with pytest.raises(ConfigurationError, match="give part_of or stream_category"):
 
         @domain.event_handler
         class Nowhere:
