@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from pgstore.cli import main
+from pgstore.cli import run
 
-main()
+run()

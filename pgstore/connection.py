@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +27,10 @@ class Target:
 
 
 def resolve(dsn: str | None = None) -> Target:
-    """Return the database to use, in pgstore's documented order of precedence."""
+    """Return the database to use, in pgstore's documented order of precedence: `dsn`
+    (an empty string counts as none), PGSTORE_DSN, libpq's variables, the embedded
+    server (started if needed, and announced on stderr). The CLI, EventStore and
+    Domain all find their database here."""
     if dsn:
         return Target(dsn, "--dsn")
     if os.environ.get("PGSTORE_DSN"):
@@ -38,5 +43,16 @@ def resolve(dsn: str | None = None) -> Target:
 
     server = EmbeddedServer()
     url = server.ensure_running()
-    logger.debug("using the embedded %s in %s", server.version(), server.data_dir)
+    if server.data_dir not in _announced:
+        # Said once per process and data directory, on stderr, by the CLI and the
+        # Python API alike: which database you are writing to is never a surprise.
+        _announced.add(server.data_dir)
+        print(
+            f"pgstore: using the embedded {server.version()} in {server.data_dir} "
+            "(`pgstore server url` prints its address)",
+            file=sys.stderr,
+        )
     return Target(url, "embedded")
+
+
+_announced: set[Path] = set()

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar, overload
 
 from pgstore import connection, subscriptions, unit_of_work
-from pgstore.errors import ConfigurationError
+from pgstore.errors import ConfigurationError, UnknownEventType
 from pgstore.handlers import HandlerSpec
 from pgstore.messages import Message, category_problem
 from pgstore.model import AggregateRoot, Event, make_model, normalised_name
@@ -17,10 +17,6 @@ from pgstore.store import EventStore
 
 T = TypeVar("T")
 A = TypeVar("A", bound=AggregateRoot)
-
-
-class UnknownEventType(LookupError):
-    """A stored message's type names no event of this domain."""
 
 
 class Domain:

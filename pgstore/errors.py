@@ -32,6 +32,40 @@ class MigrationError(PgstoreError):
     """The database schema cannot be migrated."""
 
 
+class ValidationError(PgstoreError, ValueError):
+    """A model was given values that do not match its fields."""
+
+    def __init__(self, model: str, problems: dict[str, str]) -> None:
+        self.model = model
+        self.problems = problems
+        details = "; ".join(f"{name}: {problem}" for name, problem in problems.items())
+        super().__init__(f"Invalid {model}: {details}")
+
+
+class NotFound(PgstoreError, LookupError):
+    """No aggregate matches."""
+
+
+class MultipleFound(PgstoreError, LookupError):
+    """More than one aggregate matches a find_by that expects one."""
+
+
+class AggregateConflict(PgstoreError):
+    """The aggregate changed since it was loaded (optimistic concurrency); reload and retry."""
+
+
+class UnknownEventType(PgstoreError, LookupError):
+    """A stored message's type names no event of this domain."""
+
+
+class StalePosition(PgstoreError):
+    """A handler's position moved under a batch; the batch was rolled back."""
+
+
+class UnknownDeadLetter(NotFound):
+    """No dead letter of this handler has that message id."""
+
+
 class NotConfined(ConfigurationError):
     """The connection for `pgstore query` is not a login confined to pgstore_reader."""
 

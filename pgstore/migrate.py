@@ -46,10 +46,24 @@ class Migration:
 
 @dataclass(frozen=True)
 class MigrationState:
-    """A migration as the database knows it: applied (when) or pending."""
+    """A migration as the database knows it: applied (when, and whether the file still
+    has the checksum it was applied with) or pending."""
 
     migration: Migration
     applied_at: datetime | None
+    applied_checksum: str | None = None
+
+    @property
+    def problem(self) -> str | None:
+        if self.applied_checksum is not None and self.applied_checksum != self.migration.checksum:
+            return "changed since it was applied"
+        return None
+
+    def describe(self) -> str:
+        if self.applied_at is None:
+            return "pending"
+        when = self.applied_at.isoformat(timespec="seconds")
+        return f"{when}  CHANGED since it was applied" if self.problem else when
 
 
 def discover(directory: Path | None = None) -> list[Migration]:
@@ -81,9 +95,18 @@ def function_files(directory: Path | None = None) -> list[Path]:
 def status(conn: psycopg.Connection[Any]) -> list[MigrationState]:
     """Return every known migration with the time it was applied, if it was."""
     applied = _applied(conn)
+    known = discover()
+    unknown = sorted(set(applied) - {m.version for m in known})
+    if unknown:
+        raise MigrationError(
+            f"The database has migrations this pgstore does not know: {unknown}; "
+            "it was migrated by a newer pgstore"
+        )
     return [
-        MigrationState(m, applied[m.version][1] if m.version in applied else None)
-        for m in discover()
+        MigrationState(m, applied[m.version][1], applied[m.version][0])
+        if m.version in applied
+        else MigrationState(m, None)
+        for m in known
     ]
 
 

@@ -10,20 +10,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from pgstore.errors import PgstoreError
+from pgstore.errors import PgstoreError, ValidationError
+
+__all__ = ["AggregateRoot", "Event", "Model", "ValidationError", "make_model"]
 
 if typing.TYPE_CHECKING:
     from pgstore.messages import Message
-
-
-class ValidationError(PgstoreError, ValueError):
-    """A model was given values that do not match its fields."""
-
-    def __init__(self, model: str, problems: dict[str, str]) -> None:
-        self.model = model
-        self.problems = problems
-        details = "; ".join(f"{name}: {problem}" for name, problem in problems.items())
-        super().__init__(f"Invalid {model}: {details}")
 
 
 @typing.dataclass_transform(kw_only_default=True, field_specifiers=(dataclasses.field,))

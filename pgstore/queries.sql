@@ -340,3 +340,53 @@ SELECT hz.position, waiting.events,
      FROM pgstore.messages m
     WHERE m.global_position >= hz.position) waiting
   LEFT JOIN pgstore.horizon_holder() h ON true
+
+-- name: handler_names
+SELECT handler FROM pgstore.handler_positions
+
+-- name: position_lock_wait
+-- An operator's change to a handler: waits for the batch in progress, if any.
+SELECT 1 FROM pgstore.handler_positions WHERE handler = %(handler)s FOR UPDATE
+
+-- name: position_at_time
+-- The first global position at or after a time in a category (the horizon if none).
+SELECT coalesce(min(global_position), pgstore.global_position_horizon())
+  FROM pgstore.messages
+ WHERE category = %(category)s AND time >= %(since)s
+
+-- name: position_set
+UPDATE pgstore.handler_positions SET position = %(position)s, updated_at = now()
+ WHERE handler = %(handler)s
+
+-- name: parked_forget
+DELETE FROM pgstore.handler_parked WHERE handler = %(handler)s
+
+-- name: queue_purge
+SELECT pgmq.purge_queue(%(queue)s)
+
+-- name: queue_drop
+SELECT pgmq.drop_queue(%(queue)s)
+
+-- name: stream_subscription_delete
+DELETE FROM pgstore.stream_subscriptions WHERE handler = %(handler)s
+RETURNING queue, dead_letter_queue
+
+-- name: handler_forget
+-- A dropped stream handler: its position, failure counts and parked messages.
+WITH positions AS (DELETE FROM pgstore.handler_positions WHERE handler = %(handler)s),
+     parked AS (DELETE FROM pgstore.handler_parked WHERE handler = %(handler)s)
+DELETE FROM pgstore.handler_failures WHERE handler = %(handler)s
+
+-- name: stream_subscriptions_list
+SELECT s.handler, s.category, s.queue, s.dead_letter_queue, q.depth, d.depth
+  FROM pgstore.stream_subscriptions s
+ CROSS JOIN LATERAL pgstore.queue_depth(s.queue) q
+ CROSS JOIN LATERAL pgstore.queue_depth(s.dead_letter_queue) d
+ ORDER BY s.handler
+
+-- name: stream_subscriptions_of
+SELECT handler, queue FROM pgstore.stream_subscriptions
+ WHERE left(handler, length(%(domain)s) + 1) = %(domain)s || '.'
+
+-- name: handler_lag
+SELECT lag_events FROM pgstore.handlers WHERE handler = %(handler)s

@@ -11,7 +11,15 @@ from psycopg.types.json import Jsonb
 
 from pgstore import unit_of_work
 from pgstore.envelope import new_message
-from pgstore.errors import PgstoreError, translated_errors
+from pgstore.errors import (
+    AggregateConflict,
+    MultipleFound,
+    NotFound,
+    PgstoreError,
+    translated_errors,
+)
+
+__all__ = ["AggregateConflict", "MultipleFound", "NotFound", "Repository"]
 from pgstore.queries import QUERIES
 
 if TYPE_CHECKING:
@@ -21,18 +29,6 @@ if TYPE_CHECKING:
     from pgstore.model import AggregateRoot
 
 A = TypeVar("A", bound="AggregateRoot")
-
-
-class NotFound(PgstoreError, LookupError):
-    """No aggregate matches."""
-
-
-class MultipleFound(PgstoreError, LookupError):
-    """More than one aggregate matches a find_by that expects one."""
-
-
-class AggregateConflict(PgstoreError):
-    """The aggregate changed since it was loaded (optimistic concurrency); reload and retry."""
 
 
 class Repository(Generic[A]):

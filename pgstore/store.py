@@ -11,6 +11,7 @@ from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from pgstore import connection
 from pgstore.errors import InvalidMessage, translated_errors
 from pgstore.messages import Appended, Message, NewMessage
 from pgstore.queries import QUERIES
@@ -25,23 +26,31 @@ class EventStore:
     transaction (this is how handler effects and appends commit together).
     """
 
-    def __init__(self, pool: ConnectionPool[Connection]) -> None:
-        self.pool = pool
-
-    @classmethod
-    def connect(cls, conninfo: str, *, max_size: int = 4) -> EventStore:
-        """Open a pool; fail at once, with libpq's own message, if the database is unreachable."""
+    def __init__(
+        self, database: ConnectionPool[Connection] | str | None = None, *, max_size: int = 4
+    ) -> None:
+        """`database`: a pool of yours, a connection string, or nothing: then pgstore
+        finds it as the CLI does (PGSTORE_DSN, libpq's variables, the embedded server)."""
+        if isinstance(database, ConnectionPool):
+            self.pool = database
+            return
+        conninfo = connection.resolve(database).conninfo
         # A pool retries failed connections quietly until its timeout; one direct
         # connection first surfaces a wrong address or password immediately.
         psycopg.connect(conninfo).close()
-        pool: ConnectionPool[Connection] = ConnectionPool(
+        self.pool = ConnectionPool(
             conninfo,
             min_size=1,
             max_size=max_size,
             check=ConnectionPool.check_connection,
             open=True,
         )
-        return cls(pool)
+
+    @classmethod
+    def connect(cls, conninfo: str | None = None, *, max_size: int = 4) -> EventStore:
+        """Open a pool on `conninfo` (or the database pgstore finds); fail at once, with
+        libpq's own message, if the database is unreachable."""
+        return cls(conninfo, max_size=max_size)
 
     def close(self) -> None:
         self.pool.close()

@@ -14,10 +14,10 @@ import psycopg
 
 from pgstore import connection, subscriptions
 from pgstore import migrate as migrations
-from pgstore.dispatch.event_store import EventStoreSubscription, StalePosition
+from pgstore.dispatch.event_store import EventStoreSubscription
 from pgstore.dispatch.stream import StreamSubscription
 from pgstore.dispatch.wakeup import Listener
-from pgstore.errors import ConfigurationError
+from pgstore.errors import ConfigurationError, StalePosition
 
 if TYPE_CHECKING:
     from pgstore.domain import Domain

@@ -10,7 +10,7 @@ import psycopg
 
 from pgstore.dispatch.dead_letters import TableDeadLetters
 from pgstore.dispatch.processing import Item, MessageProcessor, Outcome, message_of
-from pgstore.errors import PgstoreError, Undecodable
+from pgstore.errors import StalePosition, Undecodable
 from pgstore.messages import decode
 from pgstore.queries import QUERIES
 
@@ -20,10 +20,6 @@ if TYPE_CHECKING:
     from pgstore.subscriptions import SubscriptionConfig
 
 logger = logging.getLogger(__name__)
-
-
-class StalePosition(PgstoreError):
-    """A handler's position moved under a batch; the batch was rolled back."""
 
 
 def decode_item(row: tuple[Any, ...]) -> Item:

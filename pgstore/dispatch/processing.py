@@ -15,12 +15,16 @@ import psycopg
 from pgstore import unit_of_work
 from pgstore.dispatch.dead_letters import DeadLetter, DeadLetters
 from pgstore.envelope import origin_stream
-from pgstore.errors import StreamOrderConflict, Undecodable, WrongExpectedVersion
+from pgstore.errors import (
+    AggregateConflict,
+    StreamOrderConflict,
+    Undecodable,
+    ValidationError,
+    WrongExpectedVersion,
+)
 from pgstore.handlers import HandlerSpec
 from pgstore.messages import Message
-from pgstore.model import ValidationError
 from pgstore.queries import QUERIES
-from pgstore.repository import AggregateConflict
 
 if TYPE_CHECKING:
     from pgstore.domain import Domain

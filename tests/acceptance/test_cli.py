@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from pgstore.cli import EXIT_CONFLICT, EXIT_INVALID_INPUT, EXIT_UNAVAILABLE
+from pgstore.cli import Exit
 from tests.acceptance.subprocesses import environment
 
 
@@ -65,15 +65,15 @@ def test_migrate_append_read(dsn: str) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "text"),
     [
-        (["append", "order", "A"], EXIT_INVALID_INPUT, "Invalid stream name"),
-        (["append", "order-1", "A", "{not json"], EXIT_INVALID_INPUT, "not valid JSON"),
-        (["append", "order-1", "A", "[1, 2]"], EXIT_INVALID_INPUT, "must be a JSON object"),
+        (["append", "order", "A"], Exit.INVALID_INPUT, "Invalid stream name"),
+        (["append", "order-1", "A", "{not json"], Exit.INVALID_INPUT, "not valid JSON"),
+        (["append", "order-1", "A", "[1, 2]"], Exit.INVALID_INPUT, "must be a JSON object"),
         (
             ["append", "order-1", "A", "{}", "--expected-version", "3"],
-            EXIT_CONFLICT,
+            Exit.CONFLICT,
             "Wrong expected version: 3 (Stream: order-1, Stream Version: -1)",
         ),
-        (["read", "order-1", "--limit", "0"], EXIT_INVALID_INPUT, "Batch size"),
+        (["read", "order-1", "--limit", "0"], Exit.INVALID_INPUT, "Batch size"),
     ],
 )
 def test_bad_input_gets_a_clear_error_and_exit_code(
@@ -87,7 +87,7 @@ def test_bad_input_gets_a_clear_error_and_exit_code(
 
 def test_unreachable_database(tmp_path: object) -> None:
     result = pgstore("read", "order", dsn="host=127.0.0.1 port=1 connect_timeout=2")
-    assert result.returncode == EXIT_UNAVAILABLE
+    assert result.returncode == Exit.UNAVAILABLE
     assert "pgstore: error:" in result.stderr
 
 

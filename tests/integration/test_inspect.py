@@ -12,8 +12,9 @@ import pytest
 from pgstore import AggregateRoot, Domain, Event, handle, query_login
 from pgstore.dispatch import Dispatcher
 from pgstore.messages import NewMessage
+from pgstore.operations import rewind
 from pgstore.sandbox import QueryRefused, run
-from pgstore.status import collect, rewind
+from pgstore.status import collect
 from pgstore.store import EventStore
 
 Conn = psycopg.Connection[Any]

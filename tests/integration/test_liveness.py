@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from pgstore import AggregateRoot, Domain, Event, handle
-from pgstore.cli_inspect import render_status
+from pgstore.cli._render import status as render_status
 from pgstore.dispatch import Dispatcher
 from pgstore.dispatch.dead_letters import QueueDeadLetters, TableDeadLetters
 from pgstore.dispatch.stream import queue_names

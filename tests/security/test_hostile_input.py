@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgstore.cli import EXIT_CONFIGURATION, EXIT_INVALID_INPUT, EXIT_TIMEOUT
+from pgstore.cli import Exit
 from pgstore.errors import InvalidMessage, InvalidName
 from pgstore.messages import NewMessage
 from pgstore.store import EventStore
@@ -83,20 +83,20 @@ def test_a_stream_name_too_long_for_the_index_is_refused_up_front(store: EventSt
 
 def test_cli_refuses_hostile_numbers_and_documents(dsn: str) -> None:
     cases: list[tuple[list[str], int]] = [
-        (["append", "order-1", "T", '{"a":' * 2999 + "{}" + "}" * 2999], EXIT_INVALID_INPUT),
-        (["append", "order-1", "T", json.dumps(nested(101))], EXIT_INVALID_INPUT),
-        (["append", "order-1", "T", "--expected-version", "1e20"], EXIT_INVALID_INPUT),
-        (["append", "order-1", "T", "--expected-version", "9" * 20], EXIT_INVALID_INPUT),
-        (["append", "order-1", "T", "--expected-version", "-2"], EXIT_INVALID_INPUT),
-        (["read", "order", "--limit", "1e20"], EXIT_INVALID_INPUT),
-        (["read", "order", "--limit", "0"], EXIT_INVALID_INPUT),
-        (["read", "order", "--from", "99999999999999999999"], EXIT_INVALID_INPUT),
-        (["read", "ordér-" + "語" * 494], EXIT_INVALID_INPUT),
-        (["query", "SELECT 1", "--timeout", "0"], EXIT_INVALID_INPUT),
-        (["query", "SELECT 1", "--limit", "1e20"], EXIT_INVALID_INPUT),
-        (["query", "SELECT ts_stat('SELECT 1')"], EXIT_INVALID_INPUT),
-        (["dlq", "list", "Handler\\"], EXIT_CONFIGURATION),
-        (["replay", "Handler\\", "--from", "0", "--yes"], EXIT_CONFIGURATION),
+        (["append", "order-1", "T", '{"a":' * 2999 + "{}" + "}" * 2999], Exit.INVALID_INPUT),
+        (["append", "order-1", "T", json.dumps(nested(101))], Exit.INVALID_INPUT),
+        (["append", "order-1", "T", "--expected-version", "1e20"], Exit.INVALID_INPUT),
+        (["append", "order-1", "T", "--expected-version", "9" * 20], Exit.INVALID_INPUT),
+        (["append", "order-1", "T", "--expected-version", "-2"], Exit.INVALID_INPUT),
+        (["read", "order", "--limit", "1e20"], Exit.INVALID_INPUT),
+        (["read", "order", "--limit", "0"], Exit.INVALID_INPUT),
+        (["read", "order", "--from", "99999999999999999999"], Exit.INVALID_INPUT),
+        (["read", "ordér-" + "語" * 494], Exit.INVALID_INPUT),
+        (["query", "SELECT 1", "--timeout", "0"], Exit.INVALID_INPUT),
+        (["query", "SELECT 1", "--limit", "1e20"], Exit.INVALID_INPUT),
+        (["query", "SELECT ts_stat('SELECT 1')"], Exit.INVALID_INPUT),
+        (["dlq", "list", "Handler\\"], Exit.CONFIGURATION),
+        (["replay", "Handler\\", "--from", "0", "--yes"], Exit.CONFIGURATION),
     ]
     for args, code in cases:
         result = pgstore(*args, dsn=dsn)
@@ -109,7 +109,7 @@ def test_a_statement_timeout_is_not_database_unavailable(dsn: str) -> None:
     result = pgstore(
         "query", "SELECT count(*) FROM generate_series(1, 1000000000)", "--timeout", "0.2", dsn=dsn
     )
-    assert result.returncode == EXIT_TIMEOUT, result.stderr
+    assert result.returncode == Exit.TIMEOUT, result.stderr
     assert "statement timeout" in result.stderr
 
 

@@ -1,4 +1,4 @@
-"""`pgstore query`, `status` and `replay`: looking at the store and the dispatcher."""
+"""`pgstore query`, `status` and `rewind`: looking at the store and moving a handler."""
 
 from __future__ import annotations
 
@@ -6,15 +6,26 @@ import csv
 import io
 import json
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import click
+import psycopg
 
-from pgstore import query_login, sandbox
-from pgstore._tables import cell, table
-from pgstore.cli import Context, Int64, Seconds, main, pass_context, reported_errors
-from pgstore.status import Horizon, Status, collect, find_handler, rewind
+from pgstore import operations, query_login, sandbox
+from pgstore.app import load_domain
+from pgstore.cli import _render
+from pgstore.cli._base import (
+    Context,
+    Int64,
+    Seconds,
+    confirmed,
+    dsn_option,
+    pass_context,
+    reported_errors,
+)
+from pgstore.queries import QUERIES
+from pgstore.status import collect
 
 
 def _plain(value: Any) -> Any:
@@ -27,7 +38,7 @@ def _plain(value: Any) -> Any:
     )
 
 
-@main.command("query")
+@click.command("query")
 @click.argument("sql")
 @click.option(
     "--limit",
@@ -53,6 +64,7 @@ def _plain(value: Any) -> Any:
     help="Run the query as this login (it must hold pgstore_reader and nothing else). "
     "Default: pgstore's own login pgstore_query, with a one-minute password.",
 )
+@dsn_option
 @pass_context
 def query_command(
     ctx: Context,
@@ -103,31 +115,30 @@ def query_command(
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(result.columns)
-        writer.writerows([[cell(v) for v in row] for row in result.rows])
+        writer.writerows([[_render.cell(v) for v in row] for row in result.rows])
         click.echo(out.getvalue(), nl=False)
     else:
-        click.echo(table(result.columns, result.rows))
+        click.echo(_render.table(result.columns, result.rows))
         click.echo(f"({len(result.rows)} row{'s' if len(result.rows) != 1 else ''})", err=True)
     if result.truncated:
         click.echo(f"pgstore: more rows than --limit {limit}; showing the first {limit}", err=True)
 
 
-@main.command()
+@click.command()
 @click.argument("app", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option(
     "--watch",
-    type=float,
+    type=Seconds(maximum=86400),
     default=None,
     metavar="SECONDS",
     help="Refresh every SECONDS until interrupted.",
 )
+@dsn_option
 @pass_context
 def status(ctx: Context, app: str | None, as_json: bool, watch: float | None) -> None:
-    """Every handler's position, lag, queue depth, dead letters and last error, and the
-    read horizon with the oldest open transaction holding it back."""
-    from pgstore.app import load_domain
-
+    """Every handler's position, lag, events waiting above the read horizon, queue depth,
+    dead letters, conflicts and last error, and the transaction holding the horizon."""
     with reported_errors():
         domain = load_domain(app) if app else None
         while True:
@@ -138,95 +149,13 @@ def status(ctx: Context, app: str | None, as_json: bool, watch: float | None) ->
             if as_json:
                 click.echo(json.dumps(current.to_dict(), indent=2))
             else:
-                click.echo(render_status(current))
+                click.echo(_render.status(current))
             if not watch:
                 return
             time.sleep(watch)
 
 
-def render_status(current: Status) -> str:
-    columns = [
-        "handler",
-        "type",
-        "category",
-        "position",
-        "lag",
-        "lag_s",
-        "waiting",
-        "queue",
-        "dead",
-        "conflicts",
-        "last_error",
-    ]
-    rows = [
-        (
-            h.handler,
-            h.subscription_type,
-            h.category,
-            h.position if h.started else "(not started)",
-            h.lag_events,
-            h.lag_seconds,
-            f"{h.waiting_events} ({h.waiting_seconds}s)" if h.waiting_events else 0,
-            "" if h.queue_depth is None else h.queue_depth,
-            h.dead_letters,
-            h.conflicts,
-            (h.last_error or "").splitlines()[0][:60] if h.last_error else "",
-        )
-        for h in current.handlers
-    ]
-    lines = [table(columns, rows) if rows else "(no handlers have run yet)", ""]
-    lines += render_horizon(current.horizon)
-    return "\n".join(lines)
-
-
-def render_horizon(horizon: Horizon) -> list[str]:
-    """The read horizon, and the transaction holding it back, as far as it is visible."""
-    lines = [f"read horizon: global position {horizon.global_position}"]
-    if horizon.waiting_events:
-        lines.append(
-            f"  {horizon.waiting_events} committed event(s) wait above it, the oldest for "
-            f"{horizon.stalled_seconds}s"
-        )
-    if not horizon.held:
-        lines.append("holding it back: nothing (no transaction with an id is running)")
-        return lines
-    if horizon.holder_prepared is not None:
-        who = f"prepared transaction {horizon.holder_prepared!r}"
-    elif horizon.holder_pid is not None:
-        who = f"pid {horizon.holder_pid}"
-    else:
-        who = "a transaction that has just ended"
-    where = ", ".join(
-        part
-        for part in (
-            f"database {horizon.holder_database}" if horizon.holder_database else "",
-            f"role {horizon.holder_role}" if horizon.holder_role else "",
-            f"transaction {horizon.holder_transaction_id}",
-        )
-        if part
-    )
-    lines.append(f"holding it back: {who} ({where})")
-    if horizon.holder_seconds is None:
-        lines.append(
-            "  its age, state and query are hidden from this login "
-            "(grant it pg_read_all_stats to see them)"
-        )
-    else:
-        query = (horizon.holder_query or "").strip().replace("\n", " ")[:100]
-        lines.append(
-            f"  open {horizon.holder_seconds}s, {horizon.holder_state or 'state unknown'}"
-            + (f": {query}" if query else "")
-        )
-    if horizon.waiting_events:
-        lines.append(
-            "  every subscriber waits for it; end it, or set idle_in_transaction_session_timeout"
-            " (and transaction_timeout on PostgreSQL 17+) for the roles that leave such"
-            " transactions open"
-        )
-    return lines
-
-
-@main.command()
+@click.command()
 @click.argument("handler")
 @click.option("--from", "start", type=Int64(minimum=0), help="Global position to start again from.")
 @click.option(
@@ -237,30 +166,32 @@ def render_horizon(horizon: Horizon) -> list[str]:
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--wait", is_flag=True, help="Show a progress bar until the handler catches up.")
+@dsn_option
 @pass_context
-def replay(
+def rewind(
     ctx: Context, handler: str, start: int | None, since: datetime | None, yes: bool, wait: bool
 ) -> None:
-    """Rewind HANDLER (only that handler) so the dispatcher runs it again from a point."""
+    """Rewind HANDLER (only that handler) so the dispatcher runs it again from a point.
+
+    (`pgstore replay` is the same command under its old name.)
+    """
     if (start is None) == (since is None):
         raise click.UsageError("give exactly one of --from POSITION and --from-time TIME")
     with reported_errors(), ctx.connect() as conn:
         conn.autocommit = True
-        record = find_handler(conn, handler)
+        record = operations.find_handler(conn, handler)
         where = (
             f"global position {start}"
             if start is not None
             else f"the first event at or after {since}"
         )
-        if not yes:
-            click.confirm(
-                f"Rewind {record.name} (now at {record.position}) to {where}? "
-                "Its effects will be applied again.",
-                abort=True,
-            )
-        from datetime import UTC
-
-        rewound, position = rewind(
+        question = (
+            f"Rewind {record.name} (now at {record.position}) to {where}? "
+            "Its effects will be applied again."
+        )
+        if not confirmed(question, yes):
+            return
+        rewound, position = operations.rewind(
             conn,
             record.name,
             global_position=start,
@@ -271,13 +202,11 @@ def replay(
             follow(conn, rewound.name)
 
 
-def follow(conn: Any, handler: str) -> None:
-    """A progress bar of the handler's backlog shrinking to zero."""
+def follow(conn: psycopg.Connection[Any], handler: str) -> None:
+    """A progress bar of the handler's backlog shrinking to zero (quiet when not a TTY)."""
 
     def lag() -> int:
-        row = conn.execute(
-            "SELECT lag_events FROM pgstore.handlers WHERE handler = %s", (handler,)
-        ).fetchone()
+        row = conn.execute(QUERIES["handler_lag"], {"handler": handler}).fetchone()
         return int(row[0]) if row else 0
 
     total = lag()

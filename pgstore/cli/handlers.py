@@ -11,17 +11,15 @@ import sys
 from typing import Any
 
 import click
-import psycopg
 
-from pgstore import subscriptions
+from pgstore import operations, subscriptions
 from pgstore.app import load_domain
-from pgstore.cli import Context, main, pass_context, reported_errors
+from pgstore.cli._base import Context, confirmed, dsn_option, pass_context, reported_errors
 from pgstore.dispatch import Dispatcher
-from pgstore.dispatch.dead_letters import DeadLetters, QueueDeadLetters, TableDeadLetters, dumps
-from pgstore.dispatch.stream import StreamSubscription
+from pgstore.dispatch.dead_letters import dumps
 from pgstore.domain import Domain
-from pgstore.errors import ConfigurationError
-from pgstore.status import find_handler
+from pgstore.errors import UnknownDeadLetter
+from pgstore.queries import QUERIES
 
 
 def domain_for(ctx: Context, app: str) -> Domain:
@@ -31,7 +29,7 @@ def domain_for(ctx: Context, app: str) -> Domain:
     return domain
 
 
-@main.command()
+@click.command()
 @click.argument("app")
 @click.option(
     "--once", is_flag=True, help="Handle what is there, then exit (for scripts and tests)."
@@ -45,6 +43,7 @@ def domain_for(ctx: Context, app: str) -> Domain:
     help="Worker processes (they share stream handlers' queues).",
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-vv: debug).")
+@dsn_option
 @pass_context
 def dispatch(
     ctx: Context, app: str, once: bool, handlers: tuple[str, ...], workers: int, verbose: int
@@ -92,7 +91,7 @@ def run_workers(ctx: Context, workers: int) -> int:
     return max(child.wait() for child in children)
 
 
-@main.group()
+@click.group()
 def config() -> None:
     """Subscription configuration."""
 
@@ -127,26 +126,19 @@ def config_show(app: str, as_json: bool) -> None:
             click.echo(f"  {key:28} {getattr(resolved_config, key)!s:12} {source}")
 
 
-def dead_letters_for(conn: psycopg.Connection[Any], handler: str) -> DeadLetters:
-    """A handler's dead letters, by full name (`domain.Handler`) or class name."""
-    record = find_handler(conn, handler)
-    if record.queue is not None and record.dead_letter_queue is not None:
-        return QueueDeadLetters(record.name, record.queue, record.dead_letter_queue)
-    return TableDeadLetters(record.name)
-
-
-@main.group()
+@click.group()
 def dlq() -> None:
     """A handler's dead letters: list, show, replay (to that handler only), purge."""
 
 
 @dlq.command("list")
 @click.argument("handler")
+@dsn_option
 @pass_context
 def dlq_list(ctx: Context, handler: str) -> None:
     """List HANDLER's dead letters."""
     with reported_errors(), ctx.connect() as conn:
-        letters = dead_letters_for(conn, handler).list(conn)
+        letters = operations.dead_letters_for(conn, handler).list(conn)
     if not letters:
         click.echo("(no dead letters)")
     for letter in letters:
@@ -161,28 +153,27 @@ def dlq_list(ctx: Context, handler: str) -> None:
 @dlq.command("show")
 @click.argument("handler")
 @click.argument("message_id")
+@dsn_option
 @pass_context
 def dlq_show(ctx: Context, handler: str, message_id: str) -> None:
     """Show one dead letter in full: message, error, traceback, attempts, times."""
     with reported_errors(), ctx.connect() as conn:
-        letters = [
-            letter
-            for letter in dead_letters_for(conn, handler).list(conn)
-            if str(letter.message.id) == message_id
-        ]
+        store = operations.dead_letters_for(conn, handler)
+        letters = [letter for letter in store.list(conn) if str(letter.message.id) == message_id]
         if not letters:
-            raise ConfigurationError(f"No dead letter {message_id} for {handler}")
+            raise UnknownDeadLetter(f"No dead letter {message_id} for {store.handler}")
     click.echo(dumps(letters[0]))
 
 
 @dlq.command("replay")
 @click.argument("handler")
 @click.argument("message_ids", nargs=-1)
+@dsn_option
 @pass_context
 def dlq_replay(ctx: Context, handler: str, message_ids: tuple[str, ...]) -> None:
     """Re-deliver dead letters to HANDLER only (all of them, or the MESSAGE_IDS given)."""
     with reported_errors(), ctx.connect() as conn:
-        count = dead_letters_for(conn, handler).replay(conn, set(message_ids) or None)
+        count = operations.dead_letters_for(conn, handler).replay(conn, set(message_ids) or None)
         conn.commit()
     click.echo(f"{count} dead letter(s) queued for replay; `pgstore dispatch` runs them")
 
@@ -191,91 +182,60 @@ def dlq_replay(ctx: Context, handler: str, message_ids: tuple[str, ...]) -> None
 @click.argument("handler")
 @click.argument("message_ids", nargs=-1)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@dsn_option
 @pass_context
 def dlq_purge(ctx: Context, handler: str, message_ids: tuple[str, ...], yes: bool) -> None:
     """Delete dead letters of HANDLER (all of them, or the MESSAGE_IDS given)."""
-    if not yes:
-        click.confirm(
-            f"Delete {'the given' if message_ids else 'all'} dead letters of {handler}?", abort=True
-        )
+    question = f"Delete {'the given' if message_ids else 'all'} dead letters of {handler}?"
+    if not confirmed(question, yes):
+        return
     with reported_errors(), ctx.connect() as conn:
-        count = dead_letters_for(conn, handler).purge(conn, set(message_ids) or None)
+        count = operations.dead_letters_for(conn, handler).purge(conn, set(message_ids) or None)
         conn.commit()
     click.echo(f"{count} dead letter(s) purged")
 
 
-@main.group()
+@click.group()
 def queues() -> None:
     """The pgmq queues of stream-type handlers."""
 
 
 @queues.command("list")
+@dsn_option
 @pass_context
 def queues_list(ctx: Context) -> None:
     """List every stream subscription with its queue depth and dead letters."""
     with reported_errors(), ctx.connect() as conn:
-        rows = conn.execute(
-            "SELECT handler, category, queue, dead_letter_queue FROM pgstore.stream_subscriptions"
-            " ORDER BY handler"
-        ).fetchall()
-        for handler, category, queue, dead_letter_queue in rows:
-            depth = conn.execute("SELECT depth FROM pgstore.queue_depth(%s)", (queue,)).fetchone()
-            dead = conn.execute(
-                "SELECT depth FROM pgstore.queue_depth(%s)", (dead_letter_queue,)
-            ).fetchone()
-            click.echo(
-                f"{handler}  category={category}  queue={queue}  "
-                f"depth={depth[0] if depth else 0}  dead={dead[0] if dead else 0}"
-            )
+        rows = conn.execute(QUERIES["stream_subscriptions_list"]).fetchall()
+    for handler, category, queue, _, depth, dead in rows:
+        click.echo(f"{handler}  category={category}  queue={queue}  depth={depth}  dead={dead}")
     if not rows:
         click.echo("(no stream subscriptions)")
 
 
 @queues.command("create")
 @click.argument("app")
+@dsn_option
 @pass_context
 def queues_create(ctx: Context, app: str) -> None:
     """Create the queues of APP's stream handlers (the dispatcher also does at start)."""
     with reported_errors(), ctx.connect() as conn:
-        for line in create_queues(ctx, conn, app):
-            click.echo(line)
-
-
-def create_queues(ctx: Context, conn: psycopg.Connection[Any], app: str) -> list[str]:
-    """Create the queues of APP's stream handlers; say which."""
-    conn.autocommit = True
-    domain = domain_for(ctx, app)
-    created = []
-    for spec in domain.handlers:
-        resolved = subscriptions.resolve(spec, domain.config)
-        if resolved.subscription_type == subscriptions.STREAM:
-            subscription = StreamSubscription(domain, spec, resolved)
-            subscription.start(conn)
-            created.append(f"{spec.name}: {subscription.queue}, {subscription.dead_letter_queue}")
-    return created
+        created = operations.create_queues(conn, load_domain(app))
+        conn.commit()
+    for handler, queue, dead_letter_queue in created:
+        click.echo(f"{handler}: {queue}, {dead_letter_queue}")
 
 
 @queues.command("drop")
 @click.argument("handler")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@dsn_option
 @pass_context
 def queues_drop(ctx: Context, handler: str, yes: bool) -> None:
     """Drop HANDLER's queue, dead-letter queue and position (messages in them are lost)."""
-    if not yes:
-        click.confirm(f"Drop the queues of {handler}, with the messages in them?", abort=True)
+    if not confirmed(f"Drop the queues of {handler}, with the messages in them?", yes):
+        return
     with reported_errors(), ctx.connect() as conn:
-        row = conn.execute(
-            "DELETE FROM pgstore.stream_subscriptions WHERE handler = %s"
-            " RETURNING queue, dead_letter_queue",
-            (handler,),
-        ).fetchone()
-        if row is None:
-            raise ConfigurationError(
-                f"No stream subscription {handler!r} (see `pgstore queues list`)"
-            )
-        conn.execute("SELECT pgmq.drop_queue(%s)", (row[0],))
-        conn.execute("SELECT pgmq.drop_queue(%s)", (row[1],))
-        conn.execute("DELETE FROM pgstore.handler_positions WHERE handler = %s", (handler,))
-        conn.execute("DELETE FROM pgstore.handler_failures WHERE handler = %s", (handler,))
+        queue, dead_letter_queue = operations.drop_subscription(conn, handler)
         conn.commit()
-    click.echo(f"dropped {row[0]} and {row[1]}")
+    click.echo(f"dropped {queue} and {dead_letter_queue}")
