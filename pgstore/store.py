@@ -11,7 +11,7 @@ from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from pgstore import connection
+from pgstore import connection, unit_of_work
 from pgstore.errors import InvalidMessage, translated_errors
 from pgstore.messages import Appended, Message, NewMessage
 from pgstore.queries import QUERIES
@@ -148,12 +148,18 @@ class EventStore:
 
     @contextmanager
     def connection(self, conn: Connection | None = None) -> Iterator[Connection]:
-        """The caller's connection if given, else one from the pool."""
+        """The caller's connection if given; else, inside a unit of work (a handler, or
+        `domain.unit_of_work()`), its connection, so the call joins its transaction;
+        else one from the pool."""
         if conn is not None:
             yield conn
-        else:
-            with self.pool.connection() as pooled:
-                yield pooled
+            return
+        unit = unit_of_work.current()
+        if unit is not None:
+            yield unit.conn
+            return
+        with self.pool.connection() as pooled:
+            yield pooled
 
     def _fetch(self, name: str, params: dict[str, Any], conn: Connection | None) -> list[TupleRow]:
         with self.connection(conn) as connection, translated_errors():

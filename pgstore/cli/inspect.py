@@ -113,7 +113,7 @@ def query_command(
         )
     elif as_csv:
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = csv.writer(out, lineterminator="\n")  # no carriage returns, for shells
         writer.writerow(result.columns)
         writer.writerows([[_render.cell(v) for v in row] for row in result.rows])
         click.echo(out.getvalue(), nl=False)

@@ -345,3 +345,34 @@ def test_unknown_event_types_reach_any_as_messages(shop: Domain, recorder: Recor
     drain(shop)
     (seen,) = calls(recorder, "audit")
     assert isinstance(seen, Message) and seen.data == {"x": 1}
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_store_calls_inside_a_handler_join_its_transaction(
+    dsn: str, conn: psycopg.Connection[Any], fails: bool
+) -> None:
+    """domain.store.append inside a handler writes in the handler's transaction: with
+    the handler's failure it is undone; with its success it commits with the position."""
+    from pgstore.messages import NewMessage
+
+    domain = Domain("joined", dsn=dsn, config={"subscription": {"max_retries": 0}})
+
+    @domain.aggregate(stream_category="ping")
+    class Ping(AggregateRoot):
+        pass
+
+    @domain.event_handler(stream_category="ping")
+    class Echo:
+        @handle(ANY)
+        def echo(self, event: Any) -> None:
+            domain.store.append("echo-1", NewMessage("Echoed", {}))
+            if fails:
+                raise RuntimeError("after the append")
+
+    domain.store.append("ping-1", NewMessage("Pinged", {}))
+    drain(domain)
+    domain.close()
+    echoed = conn.execute("SELECT count(*) FROM pgstore.messages WHERE category = 'echo'")
+    assert echoed.fetchone() == ((0,) if fails else (1,))
+    dead = conn.execute("SELECT count(*) FROM pgstore.dead_letters").fetchone()
+    assert dead == ((1,) if fails else (0,))
