@@ -66,3 +66,28 @@ def test_private_data_dir_is_refused_as_root(tmp_path: Path) -> None:
     result = run("server", "start", data_dir=private / "embedded")
     assert result.returncode == 5
     assert "is private" in result.stderr
+
+
+def test_the_python_api_finds_the_embedded_server_and_says_so(data_dir: Path) -> None:
+    assert run("migrate", data_dir=data_dir).returncode == 0
+    script = (
+        "from pgstore import Domain, EventStore, NewMessage\n"
+        "with EventStore() as store:\n"
+        "    store.append('order-1', NewMessage('Placed', {}))\n"
+        "with EventStore('') as store:\n"  # an empty string is no connection string
+        "    print(len(store.read_stream('order-1')))\n"
+        "Domain('x').store.read_stream('order-1')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=environment(PGSTORE_DATA_DIR=str(data_dir)),
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1"
+    # Said once per process, on stderr, as the CLI says it.
+    assert result.stderr.count("using the embedded PostgreSQL 18") == 1
+    assert str(data_dir) in result.stderr

@@ -238,3 +238,12 @@ def test_concurrent_appenders_with_same_expected_version(store: EventStore, dsn:
     thread.join(10)
     assert len(outcome) == 1 and isinstance(outcome[0], WrongExpectedVersion)
     assert [m.type for m in store.read_stream("order-1")][1:] == ["First"]
+
+
+def test_the_store_finds_its_database_as_the_cli_does(
+    dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PGSTORE_DSN", dsn)
+    with EventStore() as store:
+        store.append("order-1", msg("Found"))
+        assert [m.type for m in store.read_stream("order-1")] == ["Found"]
