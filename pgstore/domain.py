@@ -8,10 +8,10 @@ from contextlib import contextmanager
 from typing import Any, TypeVar, overload
 
 from pgstore import connection, subscriptions, unit_of_work
-from pgstore.errors import ConfigurationError, UnknownEventType
+from pgstore.errors import ConfigurationError
 from pgstore.handlers import HandlerSpec
 from pgstore.messages import Message, category_problem
-from pgstore.model import AggregateRoot, Event, make_model, normalised_name
+from pgstore.model import AggregateRoot, Event, EventRegistry, make_model, normalised_name
 from pgstore.repository import Repository
 from pgstore.store import EventStore
 
@@ -34,7 +34,7 @@ class Domain:
         self.dsn = dsn
         self.config = config or {}
         self.aggregates: dict[str, type[AggregateRoot]] = {}
-        self.events: dict[str, type[Event]] = {}
+        self.events = EventRegistry(name)
         self.handlers: list[HandlerSpec] = []
         self._store: EventStore | None = None
         self._store_lock = threading.Lock()
@@ -157,7 +157,7 @@ class Domain:
     def repository_for(self, aggregate: type[A]) -> Repository[A]:
         if aggregate.__name__ not in self.aggregates:
             raise LookupError(f"{aggregate.__name__} is not an aggregate of {self.name}")
-        return Repository(self, aggregate)
+        return Repository(aggregate, lambda: self.store, self.events)
 
     @property
     def store(self) -> EventStore:
@@ -176,20 +176,9 @@ class Domain:
     @contextmanager
     def unit_of_work(self) -> Iterator[unit_of_work.UnitOfWork]:
         """One transaction that every repository call in the block joins."""
-        existing = unit_of_work.current()
-        if existing is not None:
-            yield existing
-            return
-        with (
-            self.store.connection() as conn,
-            conn.transaction(),
-            unit_of_work.joined(unit_of_work.UnitOfWork(conn)) as unit,
-        ):
+        with unit_of_work.opened(self.store) as unit:
             yield unit
 
     def event_from_message(self, message: Message) -> Event:
         """Deserialise a stored message into this domain's event class."""
-        event_class = self.events.get(message.type)
-        if event_class is None:
-            raise UnknownEventType(f"{message.type} is not an event of domain {self.name}")
-        return event_class.from_message(message)
+        return self.events.event(message)

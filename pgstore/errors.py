@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import psycopg
 import psycopg.errors
-
-if TYPE_CHECKING:
-    from pgstore.messages import Message
 
 
 class PgstoreError(Exception):
@@ -72,29 +69,6 @@ class NotConfined(ConfigurationError):
 
 class QueryRefused(PgstoreError, ValueError):
     """The query is not a single read-only SELECT of allowed functions."""
-
-
-class Undecodable(PgstoreError):
-    """A stored message cannot be read as a message; it carries what could be read.
-
-    `malformed`: not even its id, stream, type and positions could be read (a queue
-    body that no feeder wrote), so nothing tells which handlers it was meant for.
-    """
-
-    def __init__(
-        self,
-        reason: str,
-        placeholder: Message,
-        data: str | None,
-        metadata: str | None,
-        *,
-        malformed: bool = False,
-    ) -> None:
-        super().__init__(reason)
-        self.placeholder = placeholder
-        self.malformed = malformed
-        self.raw_data = data
-        self.raw_metadata = metadata
 
 
 class StoreError(PgstoreError):

@@ -8,9 +8,34 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pgstore.errors import Undecodable
+from pgstore.errors import PgstoreError
 
 JsonObject = dict[str, Any]
+
+
+class Undecodable(PgstoreError):
+    """A stored message cannot be read as a message; it carries what could be read.
+
+    Raised (and caught) inside the dispatcher: the message goes to the dead letters.
+
+    `malformed`: not even its id, stream, type and positions could be read (a queue
+    body that no feeder wrote), so nothing tells which handlers it was meant for.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        placeholder: Message,
+        data: str | None,
+        metadata: str | None,
+        *,
+        malformed: bool = False,
+    ) -> None:
+        super().__init__(reason)
+        self.placeholder = placeholder
+        self.malformed = malformed
+        self.raw_data = data
+        self.raw_metadata = metadata
 
 
 @dataclass(frozen=True)

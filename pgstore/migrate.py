@@ -13,9 +13,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from pgstore._queries import QUERIES
 from pgstore._resources import resource_dir
 from pgstore.errors import MigrationError
-from pgstore.queries import QUERIES
 
 MIGRATION_NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
 
@@ -128,11 +128,11 @@ def migrate(
     ):
         raise MigrationError("migrate() needs a connection that is not inside a transaction")
     conn.autocommit = True
-    conn.execute("SELECT pg_advisory_lock(%s, %s)", _LOCK_KEYS)
+    conn.execute(QUERIES["migrate_lock"], _LOCK_KEYS)
     try:
         return _migrate_locked(conn, progress)
     finally:
-        conn.execute("SELECT pg_advisory_unlock(%s, %s)", _LOCK_KEYS)
+        conn.execute(QUERIES["migrate_unlock"], _LOCK_KEYS)
 
 
 def _migrate_locked(
@@ -159,9 +159,13 @@ def _migrate_locked(
         )
 
     pending = [m for m in migrations if m.version not in applied]
-    for migration in pending:
-        progress(f"applying {migration.path.name}")
-        apply_migration(conn, migration)
+    if not applied and not _has_store(conn):
+        progress(f"installing the schema (sql/schema.sql, migrations 1 to {len(migrations)})")
+        install_schema(conn, migrations)
+    else:
+        for migration in pending:
+            progress(f"applying {migration.path.name}")
+            apply_migration(conn, migration)
 
     with conn.transaction():
         _install_pgmq(conn, progress)
@@ -180,27 +184,36 @@ def _migrate_locked(
 def ensure_migrations_table(conn: psycopg.Connection[Any]) -> None:
     """Create pgstore's schema and its record of applied migrations, if missing."""
     with conn.transaction():
-        conn.execute(
-            """
-            CREATE SCHEMA IF NOT EXISTS pgstore;
-            CREATE TABLE IF NOT EXISTS pgstore.schema_migrations (
-                version int PRIMARY KEY,
-                name text NOT NULL,
-                checksum text NOT NULL,
-                applied_at timestamptz NOT NULL DEFAULT now()
-            );
-            """
-        )
+        conn.execute(QUERIES["migrations_table"])
 
 
 def apply_migration(conn: psycopg.Connection[Any], migration: Migration) -> None:
     """Apply one migration and record it, in one transaction."""
     with conn.transaction():
         conn.execute(sql.SQL(migration.text))  # our own file
-        conn.execute(
-            "INSERT INTO pgstore.schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
-            (migration.version, migration.name, migration.checksum),
-        )
+        _record(conn, migration)
+
+
+def install_schema(conn: psycopg.Connection[Any], migrations: list[Migration]) -> None:
+    """A fresh install: the whole current schema (sql/schema.sql) in one transaction,
+    recorded as every migration applied."""
+    with conn.transaction():
+        path = resource_dir("sql") / "schema.sql"
+        conn.execute(sql.SQL(path.read_text(encoding="utf-8")))  # our own file
+        for migration in migrations:
+            _record(conn, migration)
+
+
+def _record(conn: psycopg.Connection[Any], migration: Migration) -> None:
+    conn.execute(
+        QUERIES["migration_record"],
+        {"version": migration.version, "name": migration.name, "checksum": migration.checksum},
+    )
+
+
+def _has_store(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute(QUERIES["store_exists"]).fetchone()
+    return bool(row and row[0])
 
 
 def needs_rebase(conn: psycopg.Connection[Any]) -> bool:
@@ -210,10 +223,7 @@ def needs_rebase(conn: psycopg.Connection[Any]) -> bool:
     copy from a cluster that had used more of them. The snapshot's xmax bounds every
     committed writer's xid without assigning one to this session.
     """
-    row = conn.execute(
-        "SELECT (SELECT max(global_position) >> 16 FROM pgstore.messages)"
-        " >= pg_snapshot_xmax(pg_current_snapshot())::text::bigint + pgstore.xid_offset()"
-    ).fetchone()
+    row = conn.execute(QUERIES["rebase_needed"]).fetchone()
     return bool(row and row[0])
 
 
@@ -222,22 +232,16 @@ def rebase(conn: psycopg.Connection[Any]) -> tuple[int, int]:
     positions land above every stored one. Returns the old and the new offset."""
     with conn.transaction():
         # No append may run meanwhile: it would take a position from the old offset.
-        conn.execute("LOCK TABLE pgstore.message_ids IN SHARE ROW EXCLUSIVE MODE")
-        row = conn.execute(
-            "SELECT coalesce(max(global_position) >> 16, 0), pg_current_xact_id()::text::bigint,"
-            " pgstore.xid_offset() FROM pgstore.messages"
-        ).fetchone()
+        conn.execute(QUERIES["rebase_lock"])
+        row = conn.execute(QUERIES["rebase_positions"]).fetchone()
         assert row is not None
         highest, current, offset = (int(value) for value in row)
         needed = highest - current + 1
         if needed <= offset:
             return offset, offset
-        conn.execute(
-            sql.SQL(
-                "CREATE OR REPLACE FUNCTION pgstore.xid_offset() RETURNS bigint LANGUAGE sql"
-                " IMMUTABLE PARALLEL SAFE AS $$ SELECT {}::bigint $$"
-            ).format(sql.Literal(needed))
-        )
+        # A constant SQL function, inlined into every append: composed with the new
+        # offset as a literal (a function body cannot take a parameter).
+        conn.execute(sql.SQL(QUERIES["rebase_offset"]).format(offset=sql.Literal(needed)))
         return offset, needed
 
 
@@ -274,14 +278,14 @@ def _apply_roles(conn: psycopg.Connection[Any], *names: str) -> None:
 def apply_functions(conn: psycopg.Connection[Any]) -> None:
     """(Re-)create every stored function and view, inside the caller's transaction."""
     # Function bodies may name functions defined in later files.
-    conn.execute("SET LOCAL check_function_bodies = off")
+    conn.execute(QUERIES["function_bodies_unchecked"])
     for path in function_files():
         conn.execute(sql.SQL(path.read_text(encoding="utf-8")))
 
 
 def _install_pgmq(conn: psycopg.Connection[Any], progress: Callable[[str], None]) -> None:
     """Install pgmq's SQL from the pgmq package unless the database already has pgmq."""
-    row = conn.execute("SELECT to_regclass('pgmq.meta') IS NOT NULL").fetchone()
+    row = conn.execute(QUERIES["pgmq_exists"]).fetchone()
     if row and row[0]:
         return
     from pgmq.install import get_embedded_install_sql, get_embedded_sql_version
@@ -296,10 +300,8 @@ def schema_version(conn: psycopg.Connection[Any]) -> int:
 
 
 def _applied(conn: psycopg.Connection[Any]) -> dict[int, tuple[str, datetime]]:
-    row = conn.execute("SELECT to_regclass('pgstore.schema_migrations') IS NOT NULL").fetchone()
+    row = conn.execute(QUERIES["migrations_table_exists"]).fetchone()
     if not row or not row[0]:
         return {}
-    rows = conn.execute(
-        "SELECT version, checksum, applied_at FROM pgstore.schema_migrations"
-    ).fetchall()
+    rows = conn.execute(QUERIES["migrations_applied"]).fetchall()
     return {int(v): (str(c), a) for v, c, a in rows}

@@ -10,9 +10,16 @@ import uuid
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from pgstore.errors import PgstoreError, ValidationError
+from pgstore.errors import PgstoreError, UnknownEventType, ValidationError
 
-__all__ = ["AggregateRoot", "Event", "Model", "ValidationError", "make_model"]
+__all__ = [
+    "AggregateRoot",
+    "Event",
+    "EventRegistry",
+    "Model",
+    "ValidationError",
+    "make_model",
+]
 
 if typing.TYPE_CHECKING:
     from pgstore.messages import Message
@@ -103,6 +110,29 @@ class Event(Model):
         event = cls.from_dict(message.data)
         object.__setattr__(event, "_message", message)  # events are frozen
         return event
+
+
+class EventRegistry(dict[str, type[Event]]):
+    """A domain's event classes by stored type (`<domain>.<Event>.v<N>`): the one place
+    a stored message's type becomes a class."""
+
+    def __init__(self, domain: str) -> None:
+        super().__init__()
+        self.domain = domain
+
+    def class_for(
+        self, message_type: str, preferred: dict[str, type[Event]] | None = None
+    ) -> type[Event] | None:
+        """The class for a type: one a handler's @handle named (`preferred`, which may
+        be another domain's), else this domain's; None for a type neither knows."""
+        return (preferred or {}).get(message_type) or self.get(message_type)
+
+    def event(self, message: Message) -> Event:
+        """The event a stored message carries, as this domain's class."""
+        event_class = self.class_for(message.type)
+        if event_class is None:
+            raise UnknownEventType(f"{message.type} is not an event of domain {self.domain}")
+        return event_class.from_message(message)
 
 
 def make_model(cls: type[Any], base: type[Model], *, frozen: bool, with_id: bool) -> type[Any]:

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from pgstore import subscriptions
+from pgstore._queries import QUERIES
 from pgstore.dispatch.dead_letters import DeadLetters, QueueDeadLetters, TableDeadLetters
 from pgstore.errors import ConfigurationError
-from pgstore.queries import QUERIES
 
 if TYPE_CHECKING:
     from pgstore.domain import Domain

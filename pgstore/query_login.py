@@ -9,8 +9,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from pgstore._queries import QUERIES
 from pgstore.migrate import create_roles
-from pgstore.queries import QUERIES
 from pgstore.sandbox import NotConfined, confinement_problem
 
 QUERY_LOGIN = "pgstore_query"
@@ -66,7 +66,7 @@ def _as_query_login(
         notice("created the roles pgstore_reader, pgstore_writer, pgstore_dispatcher and the "
                "login pgstore_query (as `pgstore migrate --roles` does)")  # fmt: skip
     password = secrets.token_urlsafe(32)
-    admin.execute("SELECT pg_advisory_lock(%s, %s)", _LOCK_KEYS)
+    admin.execute(QUERIES["query_login_lock"], _LOCK_KEYS)
     try:
         until = admin.execute(QUERIES["server_time_in"], {"seconds": PASSWORD_SECONDS}).fetchone()
         assert until is not None
@@ -96,4 +96,4 @@ def _as_query_login(
                 "allow it in pg_hba.conf with a password method, or give --query-dsn"
             ) from error
     finally:
-        admin.execute("SELECT pg_advisory_unlock(%s, %s)", _LOCK_KEYS)
+        admin.execute(QUERIES["query_login_unlock"], _LOCK_KEYS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -20,13 +20,13 @@ from pgstore.errors import (
 )
 
 __all__ = ["AggregateConflict", "MultipleFound", "NotFound", "Repository"]
-from pgstore.queries import QUERIES
+from pgstore._queries import QUERIES
 
 if TYPE_CHECKING:
     import psycopg
 
-    from pgstore.domain import Domain
-    from pgstore.model import AggregateRoot
+    from pgstore.model import AggregateRoot, EventRegistry
+    from pgstore.store import EventStore
 
 A = TypeVar("A", bound="AggregateRoot")
 
@@ -39,10 +39,15 @@ class Repository(Generic[A]):
     Outside, ``add`` runs in a transaction of its own.
     """
 
-    def __init__(self, domain: Domain, aggregate: type[A]) -> None:
-        self.domain = domain
+    def __init__(
+        self, aggregate: type[A], store: Callable[[], EventStore], events: EventRegistry
+    ) -> None:
+        """`store`: gives the event store (connected on first use); `events`: how
+        stored messages become events (for event-sourced aggregates)."""
         self.aggregate = aggregate
         self.category = aggregate.__pgstore_category__
+        self._store = store
+        self._events = events
 
     def add(self, aggregate: A) -> A:
         if not isinstance(aggregate, self.aggregate):
@@ -60,7 +65,7 @@ class Repository(Generic[A]):
                 messages = [
                     new_message(event, aggregate.stream_name, unit.handling) for event in events
                 ]
-                self.domain.store.append(aggregate.stream_name, messages, expected, conn=unit.conn)
+                self._store().append(aggregate.stream_name, messages, expected, conn=unit.conn)
         if aggregate.__pgstore_event_sourced__:
             object.__setattr__(aggregate, "_version", aggregate._version + len(events))
         aggregate._events.clear()
@@ -131,7 +136,7 @@ class Repository(Generic[A]):
 
     def _rebuild(self, conn: psycopg.Connection[Any], aggregate_id: str) -> A:
         stream_name = f"{self.category}-{aggregate_id}"
-        messages = self.domain.store.read_stream(stream_name, limit=-1, conn=conn)
+        messages = self._store().read_stream(stream_name, limit=-1, conn=conn)
         if not messages:
             raise NotFound(f"No {self.aggregate.__name__} with id {aggregate_id!r}")
         aggregate = self.aggregate.__new__(self.aggregate)
@@ -146,7 +151,7 @@ class Repository(Generic[A]):
         object.__setattr__(aggregate, "id", aggregate_id)
         object.__setattr__(aggregate, "_events", [])
         for message in messages:
-            aggregate._apply(self.domain.event_from_message(message))
+            aggregate._apply(self._events.event(message))
         object.__setattr__(aggregate, "_version", messages[-1].position)
         return aggregate
 
@@ -156,14 +161,10 @@ class Repository(Generic[A]):
         if current is not None:
             yield current.conn
         else:
-            with self.domain.store.connection() as conn:
+            with self._store().connection() as conn:
                 yield conn
 
     @contextmanager
     def _transaction(self) -> Iterator[unit_of_work.UnitOfWork]:
-        current = unit_of_work.current()
-        if current is not None:
-            yield current
-        else:
-            with self.domain.unit_of_work() as unit:
-                yield unit
+        with unit_of_work.opened(self._store()) as unit:
+            yield unit

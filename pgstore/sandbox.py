@@ -12,10 +12,10 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
 
 from pgstore._allowlist import FUNCTIONS, QUALIFIED, function_classes
+from pgstore._queries import QUERIES
 from pgstore.errors import InvalidArgument, NotConfined, QueryRefused, translated_errors
 from pgstore.messages import category as category_of
 from pgstore.messages import is_category
-from pgstore.queries import QUERIES
 
 __all__ = ["NotConfined", "QueryRefused", "Result", "confinement_problem", "rewrite", "run"]
 
@@ -288,12 +288,8 @@ def run(
             f"pgstore query runs only as a login confined to pgstore_reader: {problem}"
         )
     with translated_errors(), conn.transaction():
-        conn.execute("SET TRANSACTION READ ONLY")
-        conn.execute(
-            "SELECT set_config('statement_timeout', %s, true),"
-            " set_config('search_path', 'pg_catalog, pg_temp', true)",
-            (f"{int(timeout_seconds * 1000)}ms",),
-        )
+        conn.execute(QUERIES["sandbox_read_only"])
+        conn.execute(QUERIES["sandbox_settings"], {"timeout": f"{int(timeout_seconds * 1000)}ms"})
         if explain:
             # `rewritten` is sqlglot's rendering of a tree that passed the checks above.
             cursor = conn.execute(sql.SQL("EXPLAIN {}").format(sql.SQL(rewritten)))

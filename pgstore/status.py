@@ -9,8 +9,8 @@ from typing import Any
 import psycopg
 
 from pgstore import subscriptions
+from pgstore._queries import QUERIES
 from pgstore.domain import Domain
-from pgstore.queries import QUERIES
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from pgstore import connection, unit_of_work
+from pgstore._queries import QUERIES
 from pgstore.errors import InvalidMessage, translated_errors
 from pgstore.messages import Appended, Message, NewMessage
-from pgstore.queries import QUERIES
 
 Connection = psycopg.Connection[TupleRow]
 

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 
 from pgstore.messages import Message
+
+
+class ConnectionSource(Protocol):
+    """Where a new unit of work gets its connection (an EventStore)."""
+
+    def connection(self) -> AbstractContextManager[psycopg.Connection[Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -37,3 +43,15 @@ def joined(unit: UnitOfWork) -> Iterator[UnitOfWork]:
         yield unit
     finally:
         _current.reset(token)
+
+
+@contextmanager
+def opened(store: ConnectionSource) -> Iterator[UnitOfWork]:
+    """The open unit of work, or a new one: a transaction on a connection of `store`
+    that every repository (and store) call in the block joins."""
+    existing = current()
+    if existing is not None:
+        yield existing
+        return
+    with store.connection() as conn, conn.transaction(), joined(UnitOfWork(conn)) as unit:
+        yield unit

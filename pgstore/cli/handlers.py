@@ -13,13 +13,13 @@ from typing import Any
 import click
 
 from pgstore import operations, subscriptions
+from pgstore._queries import QUERIES
 from pgstore.app import load_domain
 from pgstore.cli._base import Context, confirmed, dsn_option, pass_context, reported_errors
 from pgstore.dispatch import Dispatcher
 from pgstore.dispatch.dead_letters import dumps
 from pgstore.domain import Domain
 from pgstore.errors import UnknownDeadLetter
-from pgstore.queries import QUERIES
 
 
 def domain_for(ctx: Context, app: str) -> Domain:

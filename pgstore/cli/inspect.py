@@ -13,6 +13,7 @@ import click
 import psycopg
 
 from pgstore import operations, query_login, sandbox
+from pgstore._queries import QUERIES
 from pgstore.app import load_domain
 from pgstore.cli import _render
 from pgstore.cli._base import (
@@ -24,7 +25,6 @@ from pgstore.cli._base import (
     pass_context,
     reported_errors,
 )
-from pgstore.queries import QUERIES
 from pgstore.status import collect
 
 

@@ -12,9 +12,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from pgstore.errors import Undecodable
-from pgstore.messages import Message, decode
-from pgstore.queries import QUERIES
+from pgstore._queries import QUERIES
+from pgstore.messages import Message, Undecodable, decode
 
 
 @dataclass(frozen=True)

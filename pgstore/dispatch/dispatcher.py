@@ -14,8 +14,10 @@ import psycopg
 
 from pgstore import connection, subscriptions
 from pgstore import migrate as migrations
+from pgstore._queries import QUERIES
 from pgstore.dispatch.event_store import EventStoreSubscription
 from pgstore.dispatch.stream import StreamSubscription
+from pgstore.dispatch.subscription import Session, Subscription
 from pgstore.dispatch.wakeup import Listener
 from pgstore.errors import ConfigurationError, StalePosition
 
@@ -58,7 +60,7 @@ class Dispatcher:
             known = ", ".join(s.cls.__name__ for s in domain.handlers)
             raise ConfigurationError(f"Unknown handler in {handlers}; {domain.name} has: {known}")
         # Resolve every handler's configuration now: a bad name fails at start.
-        self.subscriptions: list[EventStoreSubscription | StreamSubscription] = []
+        self.subscriptions: list[Subscription] = []
         for spec in specs:
             config = subscriptions.resolve(spec, domain.config)
             kind = (
@@ -91,19 +93,20 @@ class Dispatcher:
             try:
                 with psycopg.connect(conninfo, autocommit=True) as conn:
                     for name, value in SESSION_SETTINGS.items():
-                        conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+                        conn.execute(QUERIES["session_set"], {"name": name, "value": value})
                     # This session's claim token: held as an advisory lock for as long
                     # as the session lives, so other workers can tell its claims on
                     # queue messages from those of a worker that is gone.
                     token = secrets.randbelow(2**31 - 1) + 1
-                    conn.execute("SELECT pg_advisory_lock(%s, %s)", (CLAIM_LOCK_KEY, token))
+                    conn.execute(
+                        QUERIES["session_claim_lock"], {"key": CLAIM_LOCK_KEY, "token": token}
+                    )
                     if not self._schema_ready(conn):
                         continue
                     listener.connect()
+                    session = Session(token)
                     for subscription in self.subscriptions:
-                        subscription.start(conn)
-                        if isinstance(subscription, StreamSubscription):
-                            subscription.token = token
+                        subscription.start(conn, session)
                     self._report_undeclared_queues(conn)
                     if backoff > 0.5:
                         logger.warning("reconnected; re-scanning every handler")
@@ -143,8 +146,7 @@ class Dispatcher:
         """Queues of stream handlers this domain no longer declares are left alone, loudly."""
         declared = {spec.name for spec in self.domain.handlers}
         rows = conn.execute(
-            "SELECT handler, queue FROM pgstore.stream_subscriptions WHERE handler LIKE %s",
-            (f"{self.domain.name}.%",),
+            QUERIES["stream_subscriptions_of"], {"domain": self.domain.name}
         ).fetchall()
         for handler, queue in rows:
             if handler not in declared:

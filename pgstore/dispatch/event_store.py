@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from pgstore._queries import QUERIES
 from pgstore.dispatch.dead_letters import TableDeadLetters
-from pgstore.dispatch.processing import Item, MessageProcessor, Outcome, message_of
-from pgstore.errors import StalePosition, Undecodable
-from pgstore.messages import decode
-from pgstore.queries import QUERIES
+from pgstore.dispatch.processing import Item, Outcome, message_of
+from pgstore.dispatch.subscription import Session, Subscription
+from pgstore.errors import StalePosition
+from pgstore.messages import Undecodable, decode
 
 if TYPE_CHECKING:
     from pgstore.domain import Domain
@@ -30,7 +30,7 @@ def decode_item(row: tuple[Any, ...]) -> Item:
         return unreadable
 
 
-class EventStoreSubscription:
+class EventStoreSubscription(Subscription):
     """One handler reading its category through the store's gap-safe read.
 
     Each tick is one transaction: lock the handler's position row, try again the
@@ -47,15 +47,9 @@ class EventStoreSubscription:
     """
 
     def __init__(self, domain: Domain, spec: HandlerSpec, config: SubscriptionConfig) -> None:
-        self.domain = domain
-        self.spec = spec
-        self.config = config
-        self.dead_letters = TableDeadLetters(spec.name)
-        self.processor = MessageProcessor(domain, spec, config, self.dead_letters)
-        self.not_before = 0.0  # monotonic time the next parked message is due (0: none)
-        self.pending = False  # streams are held back: work remains (for --once)
+        super().__init__(domain, spec, config, TableDeadLetters(spec.name))
 
-    def start(self, conn: psycopg.Connection[Any]) -> None:
+    def start(self, conn: psycopg.Connection[Any], session: Session) -> None:
         conn.execute(
             QUERIES["position_register"],
             {"handler": self.spec.name, "category": self.spec.stream_category},
@@ -119,7 +113,7 @@ class EventStoreSubscription:
                     )
             self.processor.save_conflicts(conn)
         self.pending = bool(held)
-        self.not_before = time.monotonic() + max(0.0, min(held.values())) if held else 0.0
+        self.due_in(min(held.values()) if held else None)
         if items:
             logger.info(
                 "%s: %d handled, %d passed, %d stream(s) held back",

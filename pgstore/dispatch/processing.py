@@ -13,18 +13,17 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from pgstore import unit_of_work
+from pgstore._queries import QUERIES
 from pgstore.dispatch.dead_letters import DeadLetter, DeadLetters
 from pgstore.envelope import origin_stream
 from pgstore.errors import (
     AggregateConflict,
     StreamOrderConflict,
-    Undecodable,
     ValidationError,
     WrongExpectedVersion,
 )
 from pgstore.handlers import HandlerSpec
-from pgstore.messages import Message
-from pgstore.queries import QUERIES
+from pgstore.messages import Message, Undecodable
 
 if TYPE_CHECKING:
     from pgstore.domain import Domain
@@ -213,7 +212,7 @@ class MessageProcessor:
     def _call(self, conn: psycopg.Connection[Any], item: Item) -> None:
         if isinstance(item, Undecodable):
             raise Undeliverable(f"cannot read the stored message: {item}")
-        event_class = self.spec.event_classes.get(item.type) or self.domain.events.get(item.type)
+        event_class = self.domain.events.class_for(item.type, self.spec.event_classes)
         payload: Any = item  # a type this domain does not know reaches $any as stored
         if event_class is not None:
             try:

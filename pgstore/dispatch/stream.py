@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import sql
 
+from pgstore._queries import QUERIES
 from pgstore.dispatch.dead_letters import QueueDeadLetters
 from pgstore.dispatch.event_store import decode_item
-from pgstore.dispatch.processing import MessageProcessor, Outcome, message_of
+from pgstore.dispatch.processing import Outcome, message_of
+from pgstore.dispatch.subscription import Session, Subscription
 from pgstore.handlers import ANY
-from pgstore.queries import QUERIES
 
 if TYPE_CHECKING:
     from pgstore.domain import Domain
@@ -52,7 +53,7 @@ def queue_names(handler: str) -> tuple[str, str]:
     return queue, f"{queue}_dlq"
 
 
-class StreamSubscription:
+class StreamSubscription(Subscription):
     """One stream-type handler: a feeder and a consumer of its own pgmq queue.
 
     Feeder: copies the category's messages into the queue in global order, through
@@ -69,23 +70,19 @@ class StreamSubscription:
     """
 
     def __init__(self, domain: Domain, spec: HandlerSpec, config: SubscriptionConfig) -> None:
-        self.domain = domain
-        self.spec = spec
-        self.config = config
         self.queue, self.dead_letter_queue = queue_names(spec.name)
-        self.dead_letters = QueueDeadLetters(spec.name, self.queue, self.dead_letter_queue)
-        self.processor = MessageProcessor(domain, spec, config, self.dead_letters)
-        self.table = sql.Identifier(f"q_{self.queue}")
-        self.qualified = sql.Identifier("pgmq", f"q_{self.queue}")
-        self.not_before = 0.0  # monotonic time of the next retry this worker knows of
-        self.pending = False  # the queue still holds messages (for --once)
-        self.token = 0  # this worker session's claim token (see Dispatcher.run)
+        super().__init__(
+            domain, spec, config, QueueDeadLetters(spec.name, self.queue, self.dead_letter_queue)
+        )
+        self.table = sql.Identifier("pgmq", f"q_{self.queue}")
+        self.token = 0  # the session's claim token, set by start
         self.queue_limit = QUEUE_BATCHES * config.messages_per_tick
         self.deleted_since_vacuum = 0
         self.swept_at = 0.0
 
-    def start(self, conn: psycopg.Connection[Any]) -> None:
+    def start(self, conn: psycopg.Connection[Any], session: Session) -> None:
         """Create the queues (idempotent) and register the subscription."""
+        self.token = session.token
         with conn.transaction():
             created = conn.execute(
                 QUERIES["queue_create"],
@@ -102,24 +99,41 @@ class StreamSubscription:
         return how many were passed."""
         types = None if ANY in self.spec.methods else sorted(self.spec.methods)
         row = conn.execute(
-            "SELECT pgstore.feed_queue(%s, %s, %s, %s, %s, %s)",
-            (
-                self.spec.name,
-                self.queue,
-                self.spec.stream_category,
-                self.queue_limit,
-                types,
-                self.spec.source_stream,
-            ),
+            QUERIES["queue_feed"],
+            {
+                "handler": self.spec.name,
+                "queue": self.queue,
+                "category": self.spec.stream_category,
+                "queue_limit": self.queue_limit,
+                "types": types,
+                "source_stream": self.spec.source_stream,
+            },
         ).fetchone()
         return int(row[0]) if row else 0
 
     def consume(self, conn: psycopg.Connection[Any]) -> int:
-        """Handle the next batch from the queue; return how much happened."""
-        # The read is its own transaction: pgmq's read count then counts every
-        # delivery, even one whose worker died mid-handler (durable attempts). The same
-        # statement records the claim under this worker's session token.
-        rows = conn.execute(
+        """Handle the next batch from the queue; return how many messages were read."""
+        rows = self._read(conn)
+        if not rows or time.monotonic() - self.swept_at > SWEEP_SECONDS:
+            self._release_dead_claims(conn)
+        if not rows:
+            self._note_pending(conn)
+            return 0
+        with conn.transaction():
+            batch = self._lock(conn, rows)
+            done = self._settle(conn, batch)
+            self.processor.save_conflicts(conn)
+        self.deleted_since_vacuum += len(done)
+        if self.deleted_since_vacuum >= VACUUM_AFTER_DELETES:
+            self.vacuum(conn)
+        self.pending = True  # read something: look again before calling it done
+        return len(rows)
+
+    def _read(self, conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+        """Read a batch, FIFO per stream. The read is its own transaction: pgmq's read
+        count then counts every delivery, even one whose worker died mid-handler
+        (durable attempts). The same statement records this session's claim on it."""
+        return conn.execute(
             QUERIES["queue_read"],
             {
                 "queue": self.queue,
@@ -128,88 +142,74 @@ class StreamSubscription:
                 "token": self.token,
             },
         ).fetchall()
-        if not rows or time.monotonic() - self.swept_at > SWEEP_SECONDS:
-            self._release_dead_claims(conn)
-        if not rows:
-            self._note_pending(conn)
-            return 0
-        handled = 0
-        with conn.transaction():
-            locked = dict(
-                conn.execute(
-                    sql.SQL(
-                        "SELECT msg_id, read_ct FROM pgmq.{} WHERE msg_id = ANY(%s) "
-                        "ORDER BY msg_id FOR UPDATE"
-                    ).format(self.table),
-                    ([row[0] for row in rows],),
-                ).fetchall()
-            )
-            blocked: set[str] = set()  # streams with a failed message earlier in this batch
-            done: list[int] = []  # queue messages to delete: handled, skipped or dead
-            batch = [
-                row
-                for row in rows  # in msg_id order
-                if locked.get(row[0]) == row[1]  # else handled elsewhere, or read again since
-            ]
-            items = [decode_item(row[2:]) for row in batch]
 
-            def held_back(index: int) -> bool:
-                if message_of(items[index]).stream_name in blocked:
-                    # Keep the stream's order: release it to follow the failed one.
-                    conn.execute(
-                        QUERIES["queue_release"],
-                        {"queue": self.queue, "msg_id": batch[index][0], "delay": 0},
-                    )
-                    return True
-                return False
-
-            def settle(index: int, outcome: Outcome) -> bool:
-                nonlocal handled
-                msg_id = batch[index][0]
-                if outcome is Outcome.RETRY:
-                    blocked.add(message_of(items[index]).stream_name)
-                    delay = self.config.retry_delay_seconds
-                    conn.execute(
-                        QUERIES["queue_release"],
-                        {"queue": self.queue, "msg_id": msg_id, "delay": int(delay)},
-                    )
-                    self.not_before = time.monotonic() + delay
-                else:
-                    handled += outcome is Outcome.HANDLED
-                    done.append(msg_id)
-                return False
-
-            self.processor.process_batch(
-                conn,
-                items,
-                attempts=[int(row[1]) for row in batch],
-                skip=held_back,
-                on_outcome=settle,
-            )
-            # One statement for the batch, still in the handlers' transaction: delete
-            # what was dealt with, and this worker's claim on the batch.
+    def _lock(self, conn: psycopg.Connection[Any], rows: list[tuple[Any, ...]]) -> list[Any]:
+        """Lock the batch's queue rows for the handler transaction, keeping those still
+        read by us (a row gone, or read again since, was dealt with elsewhere): the guard
+        against a visibility timeout that ran out under a slow handler."""
+        locked = dict(
             conn.execute(
-                QUERIES["queue_settle"], {"queue": self.queue, "done": done, "token": self.token}
-            )
-            self.processor.save_conflicts(conn)
+                sql.SQL(QUERIES["queue_lock"]).format(table=self.table),
+                {"ids": [row[0] for row in rows]},
+            ).fetchall()
+        )
+        return [row for row in rows if locked.get(row[0]) == row[1]]  # in msg_id order
+
+    def _settle(self, conn: psycopg.Connection[Any], batch: list[Any]) -> list[int]:
+        """Run the handler on the batch, and in the same transaction delete what was
+        dealt with (handled, skipped or dead) and release what is retried later;
+        return the deleted queue message ids."""
+        items = [decode_item(row[2:]) for row in batch]
+        blocked: set[str] = set()  # streams with a failed message earlier in this batch
+        done: list[int] = []
+        handled = 0
+
+        def held_back(index: int) -> bool:
+            if message_of(items[index]).stream_name in blocked:
+                # Keep the stream's order: release it to follow the failed one.
+                self._release(conn, batch[index][0], 0)
+                return True
+            return False
+
+        def settle(index: int, outcome: Outcome) -> bool:
+            nonlocal handled
+            if outcome is Outcome.RETRY:
+                blocked.add(message_of(items[index]).stream_name)
+                self._release(conn, batch[index][0], self.config.retry_delay_seconds)
+                self.due_in(self.config.retry_delay_seconds)
+            else:
+                handled += outcome is Outcome.HANDLED
+                done.append(batch[index][0])
+            return False
+
+        self.processor.process_batch(
+            conn,
+            items,
+            attempts=[int(row[1]) for row in batch],
+            skip=held_back,
+            on_outcome=settle,
+        )
+        # One statement for the batch: delete what was dealt with, and the claim.
+        conn.execute(
+            QUERIES["queue_settle"], {"queue": self.queue, "done": done, "token": self.token}
+        )
         if handled:
             logger.info("%s: %d handled from queue %s", self.spec.name, handled, self.queue)
-        self.deleted_since_vacuum += len(done)
-        if self.deleted_since_vacuum >= VACUUM_AFTER_DELETES:
-            self.vacuum(conn)
-        self.pending = True  # read something: look again before calling it done
-        return len(rows)
+        return done
+
+    def _release(self, conn: psycopg.Connection[Any], msg_id: int, delay: float) -> None:
+        conn.execute(
+            QUERIES["queue_release"], {"queue": self.queue, "msg_id": msg_id, "delay": int(delay)}
+        )
 
     def _note_pending(self, conn: psycopg.Connection[Any]) -> None:
         """Whether the queue still holds messages (in flight elsewhere, or waiting for a
         retry): `--once` is not done until it is empty."""
-        row = conn.execute(
-            sql.SQL(QUERIES["queue_pending"]).format(table=self.qualified)
-        ).fetchone()
+        row = conn.execute(sql.SQL(QUERIES["queue_pending"]).format(table=self.table)).fetchone()
         depth, wait = (int(row[0]), float(row[1])) if row else (0, 0.0)
         self.pending = depth > 0
         if depth:
-            self.not_before = time.monotonic() + max(wait, 0.0)
+            self.due_in(wait)
 
     def _release_dead_claims(self, conn: psycopg.Connection[Any]) -> None:
         """Make messages claimed by workers whose session is gone visible at once."""
@@ -228,7 +228,7 @@ class StreamSubscription:
         autovacuum is then the only cleaner."""
         self.deleted_since_vacuum = 0
         try:
-            conn.execute(sql.SQL("VACUUM pgmq.{}").format(self.table))
+            conn.execute(sql.SQL(QUERIES["queue_vacuum"]).format(table=self.table))
         except psycopg.OperationalError:
             raise  # the connection is gone: the dispatcher reconnects
         except psycopg.Error as error:

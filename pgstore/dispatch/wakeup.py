@@ -7,9 +7,11 @@ from typing import Any
 
 import psycopg
 
+from pgstore._queries import QUERIES
+
 logger = logging.getLogger(__name__)
 
-CHANNEL = "pgstore_messages"
+CHANNEL = "pgstore_messages"  # the channel append_messages notifies (see the named query)
 
 
 class Listener:
@@ -22,7 +24,7 @@ class Listener:
     def connect(self) -> None:
         self.close()
         self._conn = psycopg.connect(self.conninfo, autocommit=True)
-        self._conn.execute(f"LISTEN {CHANNEL}")
+        self._conn.execute(QUERIES["listen"])
 
     def wait(self, timeout: float) -> bool:
         """Block up to `timeout` seconds for a notification; drain any others queued."""

@@ -31,7 +31,7 @@ def test_wheel_carries_sql_and_migrations(wheel: Path) -> None:
         assert f"pgstore/_resources/sql/{path.relative_to(ROOT / 'sql')}" in names
     for path in (ROOT / "migrations").glob("*.sql"):
         assert f"pgstore/_resources/migrations/{path.name}" in names
-    assert "pgstore/queries.sql" in names
+    assert "pgstore/_queries.sql" in names
 
 
 @pytest.mark.slow

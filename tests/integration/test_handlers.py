@@ -14,6 +14,7 @@ import pytest
 from pgstore import ANY, AggregateRoot, Domain, Event, Message, handle
 from pgstore.dispatch import Dispatcher
 from pgstore.dispatch.dead_letters import TableDeadLetters
+from pgstore.dispatch.subscription import Session
 from pgstore.errors import ConfigurationError
 from pgstore.repository import AggregateConflict
 from tests.waiting import wait_until
@@ -234,7 +235,7 @@ def test_retry_counts_survive_a_restart(
     dispatcher = Dispatcher(shop, once=True)
     subscription = next(s for s in dispatcher.subscriptions if s.spec.cls.__name__ == "Stocking")
     with psycopg.connect(dispatcher.domain.dsn or "", autocommit=True) as work:
-        subscription.start(work)
+        subscription.start(work, Session(1))
         subscription.tick(work)  # first attempt fails
     assert conn.execute("SELECT attempts FROM pgstore.handler_failures").fetchone() == (1,)
 

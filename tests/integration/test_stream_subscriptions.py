@@ -15,6 +15,7 @@ from pgstore import AggregateRoot, Domain, Event, handle
 from pgstore.dispatch import Dispatcher
 from pgstore.dispatch.dead_letters import QueueDeadLetters
 from pgstore.dispatch.stream import StreamSubscription, queue_names
+from pgstore.dispatch.subscription import Session
 from pgstore.envelope import new_message
 from tests.waiting import wait_until
 
@@ -184,7 +185,7 @@ def test_retry_count_survives_a_restart(dsn: str, calls: Calls, conn: Conn) -> N
     subscription = dispatcher.subscriptions[0]
     assert isinstance(subscription, StreamSubscription)
     with psycopg.connect(dsn, autocommit=True) as work:
-        subscription.start(work)
+        subscription.start(work, Session(1))
         subscription.tick(work)  # attempt 1 fails; the worker "dies" here
     Dispatcher(domain, handlers=["First"], once=True).run()  # a new worker: attempts 2 and 3
     domain.close()

@@ -107,11 +107,12 @@ def test_an_edited_applied_migration_is_refused(cluster: LocalCluster) -> None:
             migrations.migrate(conn)
 
 
-@pytest.mark.parametrize("applied_before", range(len(migrations.discover())))
+@pytest.mark.parametrize("applied_before", range(1, len(migrations.discover()) + 1))
 def test_upgrade_from_an_older_migration_set_equals_a_fresh_install(
     cluster: LocalCluster, applied_before: int
 ) -> None:
-    """A database an older pgstore migrated (first N migrations) upgrades to the fresh catalog."""
+    """A database an older pgstore migrated (first N migrations; with N = all, every
+    migration in order) upgrades to the catalog of a fresh install (sql/schema.sql)."""
     with empty_database(cluster, "fresh") as fresh, psycopg.connect(fresh) as conn:
         migrations.migrate(conn)
         expected = catalog(fresh)
@@ -133,3 +134,14 @@ def test_pgmq_is_installed_once(cluster: LocalCluster) -> None:
             "AND pronamespace = 'pgmq'::regnamespace"
         ).fetchone()
         assert row is not None and row[0] >= 1
+
+
+def test_a_fresh_install_uses_the_schema_file_and_records_every_migration(
+    cluster: LocalCluster,
+) -> None:
+    with empty_database(cluster, "fresh_schema") as dsn, psycopg.connect(dsn) as conn:
+        notes: list[str] = []
+        applied = migrations.migrate(conn, progress=notes.append)
+        assert [m.version for m in applied] == [m.version for m in migrations.discover()]
+        assert any("sql/schema.sql" in note for note in notes)
+        assert all(state.applied_at and not state.problem for state in migrations.status(conn))

@@ -8,8 +8,8 @@ import psycopg
 import pytest
 
 from pgstore import connection, errors
+from pgstore._queries import QUERIES, load
 from pgstore.messages import category, is_category
-from pgstore.queries import QUERIES, load
 
 
 def test_named_queries_load(tmp_path: Path) -> None:

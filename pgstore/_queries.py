@@ -1,4 +1,4 @@
-"""The named queries of queries.sql, as a dict of constants."""
+"""The named queries of _queries.sql (every statement pgstore runs), as a dict of constants."""
 
 from __future__ import annotations
 
@@ -21,4 +21,4 @@ def load(path: Path) -> dict[str, LiteralString]:
     return queries
 
 
-QUERIES = load(Path(__file__).with_name("queries.sql"))
+QUERIES = load(Path(__file__).with_name("_queries.sql"))

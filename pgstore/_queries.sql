@@ -1,5 +1,10 @@
--- Named queries of the Python API, loaded by pgstore/queries.py.
--- Each starts with a "-- name: <name>" line; parameters are psycopg named placeholders.
+-- Every statement the package runs, named, in one place to review against the role
+-- grants (sql/roles/pgstore_grants.sql); loaded by pgstore/_queries.py. Each starts
+-- with a "-- name: <name>" line; parameters are psycopg named placeholders; {table}
+-- is a queue table, composed with psycopg.sql.Identifier after pgstore.queue_table()
+-- or from the worker's own queue name. The few statements composed elsewhere say why
+-- where they are (a migration file's text, pgstore query's wrapper around the user's
+-- checked query, ALTER ROLE with a password hash, LISTEN on a constant channel).
 
 -- name: append_messages
 SELECT id, position, global_position
@@ -390,3 +395,101 @@ SELECT handler, queue FROM pgstore.stream_subscriptions
 
 -- name: handler_lag
 SELECT lag_events FROM pgstore.handlers WHERE handler = %(handler)s
+
+-- name: queue_lock
+-- A batch's queue rows, locked for the handler transaction, with their read counts
+-- ({table}: the worker's own queue table).
+SELECT msg_id, read_ct FROM {table} WHERE msg_id = ANY (%(ids)s) ORDER BY msg_id FOR UPDATE
+
+-- name: queue_vacuum
+VACUUM {table}
+
+-- name: queue_feed
+-- The feeder: see sql/pgstore/feed_queue.sql (its batch_size is the queue's length limit).
+SELECT pgstore.feed_queue(
+    %(handler)s, %(queue)s, %(category)s, %(queue_limit)s, %(types)s, %(source_stream)s)
+
+-- name: session_set
+SELECT set_config(%(name)s, %(value)s, false)
+
+-- name: session_claim_lock
+-- Held for the session's life: marks this worker as alive (see release_dead_claims.sql).
+SELECT pg_advisory_lock(%(key)s, %(token)s)
+
+-- name: migrate_lock
+-- `pgstore migrate` runs one at a time (pgstore's advisory lock space: 'pgs', 'migr').
+SELECT pg_advisory_lock(%s, %s)
+
+-- name: migrate_unlock
+SELECT pg_advisory_unlock(%s, %s)
+
+-- name: migrations_table
+CREATE SCHEMA IF NOT EXISTS pgstore;
+CREATE TABLE IF NOT EXISTS pgstore.schema_migrations (
+    version int PRIMARY KEY,
+    name text NOT NULL,
+    checksum text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+
+-- name: migrations_table_exists
+SELECT to_regclass('pgstore.schema_migrations') IS NOT NULL
+
+-- name: migrations_applied
+SELECT version, checksum, applied_at FROM pgstore.schema_migrations
+
+-- name: migration_record
+INSERT INTO pgstore.schema_migrations (version, name, checksum)
+VALUES (%(version)s, %(name)s, %(checksum)s)
+
+-- name: store_exists
+-- Whether this database has pgstore's tables (from migrations applied before
+-- migrations were recorded, or by hand): then it is never treated as fresh.
+SELECT to_regclass('pgstore.messages') IS NOT NULL
+
+-- name: function_bodies_unchecked
+-- Function bodies may name functions defined in later files.
+SET LOCAL check_function_bodies = off
+
+-- name: pgmq_exists
+SELECT to_regclass('pgmq.meta') IS NOT NULL
+
+-- name: rebase_needed
+-- Whether a stored global position is at or above the cluster's next transaction id
+-- (only a logical copy from another cluster can cause that).
+SELECT (SELECT max(global_position) >> 16 FROM pgstore.messages)
+       >= pg_snapshot_xmax(pg_current_snapshot())::text::bigint + pgstore.xid_offset()
+
+-- name: rebase_lock
+-- No append may run while the offset changes: it would take a position from the old one.
+LOCK TABLE pgstore.message_ids IN SHARE ROW EXCLUSIVE MODE
+
+-- name: rebase_positions
+SELECT coalesce(max(global_position) >> 16, 0), pg_current_xact_id()::text::bigint,
+       pgstore.xid_offset()
+  FROM pgstore.messages
+
+-- name: rebase_offset
+-- {offset}: the new offset, a literal.
+CREATE OR REPLACE FUNCTION pgstore.xid_offset() RETURNS bigint LANGUAGE sql
+IMMUTABLE PARALLEL SAFE AS $$ SELECT {offset}::bigint $$
+
+-- name: sandbox_read_only
+SET TRANSACTION READ ONLY
+
+-- name: sandbox_settings
+-- pgstore query's transaction: its statement timeout, and only pg_catalog on the path.
+SELECT set_config('statement_timeout', %(timeout)s, true),
+       set_config('search_path', 'pg_catalog, pg_temp', true)
+
+-- name: query_login_lock
+-- Concurrent `pgstore query` runs take turns setting the query login's password
+-- (pgstore's advisory lock space: 'pgs', 'qury').
+SELECT pg_advisory_lock(%s, %s)
+
+-- name: query_login_unlock
+SELECT pg_advisory_unlock(%s, %s)
+
+-- name: listen
+-- Wake-ups: the channel pgstore.append_messages notifies.
+LISTEN pgstore_messages
