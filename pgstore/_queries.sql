@@ -405,8 +405,8 @@ SELECT msg_id, read_ct FROM {table} WHERE msg_id = ANY (%(ids)s) ORDER BY msg_id
 VACUUM {table}
 
 -- name: queue_feed
--- The feeder: see sql/pgstore/feed_queue.sql (its batch_size is the queue's length limit).
-SELECT pgstore.feed_queue(
+-- The feeder: see sql/pgstore/fill_queue.sql.
+SELECT pgstore.fill_queue(
     %(handler)s, %(queue)s, %(category)s, %(queue_limit)s, %(types)s, %(source_stream)s)
 
 -- name: session_set

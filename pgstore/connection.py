@@ -21,10 +21,6 @@ class Target:
     conninfo: str
     source: str
 
-    @property
-    def embedded(self) -> bool:
-        return self.source == "embedded"
-
 
 def resolve(dsn: str | None = None) -> Target:
     """Return the database to use, in pgstore's documented order of precedence: `dsn`

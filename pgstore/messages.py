@@ -111,20 +111,6 @@ def category_problem(name: object) -> str | None:
     return None
 
 
-def message_from_dict(data: JsonObject) -> Message:
-    """The inverse of Message.to_dict (a message as queues and dead letters carry it)."""
-    return Message(
-        id=uuid.UUID(data["id"]),
-        stream_name=data["stream_name"],
-        type=data["type"],
-        position=int(data["position"]),
-        global_position=int(data["global_position"]),
-        data=data["data"],
-        metadata=data.get("metadata"),
-        time=datetime.fromisoformat(data["time"]),
-    )
-
-
 def decode(
     message_id: Any,
     stream_name: Any,

@@ -1,19 +1,6 @@
--- Copies a category's next messages into a stream handler's pgmq queue, in global
--- order, and moves the handler's feeder position past them, in one transaction, so
--- each message is queued exactly once and none is skipped (it reads through the
--- gap-safe read_category). Returns how many messages it moved past; 0 when there was
--- nothing new, the queue was full, or another feeder holds this handler.
---
--- `batch_size` is how many messages the queue may hold (waiting or in flight): the
--- feeder tops it up to that, never beyond. (The name stays: a parameter cannot be
--- renamed by CREATE OR REPLACE, and dropping the function would drop its grants.)
--- Why a limit: pgmq's grouped read scans the whole queue, so a queue that grew with
--- the backlog (fed faster than consumed) made every read slower (bench/dispatch.py:
--- a backlog of 20,000 events was handled at 0.6x the rate of one of 2,000).
---
--- Only what the handler will run is queued: `types` (NULL: every type) and
--- `source_stream` (a category matches each of its streams; NULL: any origin), the
--- same rules as pgstore.handlers.HandlerSpec.
+-- The feeder under its first name, whose `batch_size` was in truth the queue's length
+-- limit: kept so that a dispatcher of the previous release keeps working during a
+-- rolling upgrade. New code calls pgstore.fill_queue.
 CREATE OR REPLACE FUNCTION pgstore.feed_queue(
   handler text,
   queue text,
@@ -23,70 +10,10 @@ CREATE OR REPLACE FUNCTION pgstore.feed_queue(
   source_stream text DEFAULT NULL
 )
 RETURNS int
-LANGUAGE plpgsql
+LANGUAGE sql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-  _position bigint;
-  _room bigint;
-  _passed int;
-  _last bigint;
-  _messages jsonb[];
-  _groups jsonb[];
-BEGIN
-  -- One feeder at a time per handler keeps the queue in global order.
-  SELECT p.position
-    INTO _position
-    FROM pgstore.handler_positions p
-   WHERE p.handler = feed_queue.handler
-     FOR UPDATE SKIP LOCKED;
-  IF NOT FOUND THEN
-    RETURN 0;
-  END IF;
-  _room := feed_queue.batch_size - (pgstore.queue_depth(feed_queue.queue)).depth;
-  IF _room <= 0 THEN
-    RETURN 0;
-  END IF;
-
-  SELECT
-    count(*),
-    max(m.global_position),
-    array_agg(
-      jsonb_build_object(
-        'id', m.id,
-        'stream_name', m.stream_name,
-        'type', m.type,
-        'position', m.position,
-        'global_position', m.global_position,
-        'data', m.data,
-        'metadata', m.metadata,
-        'time', m.time
-      ) ORDER BY m.global_position
-    ) FILTER (WHERE m.wanted),
-    array_agg(jsonb_build_object('x-pgmq-group', m.stream_name) ORDER BY m.global_position)
-      FILTER (WHERE m.wanted)
-  INTO _passed, _last, _messages, _groups
-  FROM (
-    SELECT r.*,
-           (feed_queue.types IS NULL OR r.type = ANY (feed_queue.types))
-           AND (feed_queue.source_stream IS NULL
-                OR r.metadata->>'origin_stream' = feed_queue.source_stream
-                OR (strpos(feed_queue.source_stream, '-') = 0
-                    AND split_part(r.metadata->>'origin_stream', '-', 1) = feed_queue.source_stream))
-             AS wanted
-      FROM pgstore.read_category(feed_queue.category, _position, _room) r
-  ) m;
-
-  IF _passed = 0 THEN
-    RETURN 0;
-  END IF;
-  IF _messages IS NOT NULL THEN
-    PERFORM pgmq.send_batch(feed_queue.queue, _messages, _groups);
-  END IF;
-  UPDATE pgstore.handler_positions
-     SET position = _last + 1, updated_at = now()
-   WHERE handler_positions.handler = feed_queue.handler;
-  RETURN _passed;
-END;
+  SELECT pgstore.fill_queue(feed_queue.handler, feed_queue.queue, feed_queue.category,
+                            feed_queue.batch_size, feed_queue.types, feed_queue.source_stream)
 $$;

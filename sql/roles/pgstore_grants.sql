@@ -20,7 +20,8 @@ GRANT SELECT ON ALL TABLES IN SCHEMA pgstore, message_store
 GRANT EXECUTE ON FUNCTION
   pgstore.cardinal_id, pgstore.category, pgstore.check_batch, pgstore.check_batch_size,
   pgstore.check_consumer_group, pgstore.check_name, pgstore.check_payload,
-  pgstore.check_row_size, pgstore.find_appended, pgstore.global_position_horizon,
+  pgstore.check_row_size, pgstore.find_appended, pgstore.from_source,
+  pgstore.global_position_horizon,
   pgstore.hash_64, pgstore.id, pgstore.is_category, pgstore.last_message,
   pgstore.oldest_transaction, pgstore.horizon_holder, pgstore.dead_letter_summary,
   pgstore.queue_depth, pgstore.queue_names,
@@ -42,7 +43,8 @@ GRANT INSERT, UPDATE ON pgstore.aggregates TO pgstore_writer, pgstore_dispatcher
 -- The dispatcher's bookkeeping. Queues are created (and subscriptions registered)
 -- only through pgstore.create_queue, which runs as the owner: the dispatcher may not
 -- create anything in a schema that other roles read.
-GRANT EXECUTE ON FUNCTION pgstore.create_queue, pgstore.feed_queue, pgstore.release_dead_claims
+GRANT EXECUTE ON FUNCTION
+  pgstore.create_queue, pgstore.feed_queue, pgstore.fill_queue, pgstore.release_dead_claims
   TO pgstore_dispatcher;
 GRANT INSERT, UPDATE ON pgstore.handler_positions TO pgstore_dispatcher;
 GRANT INSERT, UPDATE, DELETE

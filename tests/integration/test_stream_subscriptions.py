@@ -9,6 +9,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from psycopg import sql
 
 from pgstore import AggregateRoot, Domain, Event, handle
@@ -311,3 +313,25 @@ def test_a_failed_vacuum_is_reported_and_handling_goes_on(
     subscription.table = sql.Identifier("q_no_such_queue")
     subscription.vacuum(conn)  # does not raise
     assert "could not vacuum queue" in caplog.text and "does not exist" in caplog.text
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    origin=st.one_of(
+        st.none(), st.sampled_from(["order-1", "order-2", "cart-1", "order", "x-y-z"])
+    ),
+    source=st.one_of(st.none(), st.sampled_from(["order", "order-1", "cart", "x-y", "x"])),
+)
+def test_source_stream_is_one_rule_in_python_and_sql(
+    conn: Conn, origin: str | None, source: str | None
+) -> None:
+    from pgstore.handlers import HandlerSpec
+
+    spec = HandlerSpec(
+        cls=object, name="x.Y", part_of=None, stream_category="x", source_stream=source,
+        subscription_type=None, subscription_profile=None, subscription_config={},
+    )  # fmt: skip
+    row = conn.execute("SELECT pgstore.from_source(%s, %s)", (origin, source)).fetchone()
+    assert row == (spec.accepts_origin(origin),)
