@@ -67,6 +67,28 @@ def test_no_import_circles() -> None:
         visit(name)
 
 
+# ARCHITECTURE.md's layers, top first: a module imports only its own layer and above.
+LAYERS = [
+    {"errors", "_queries", "_resources", "connection", "server"},
+    {"messages", "unit_of_work", "store", "migrate"},
+    {"model", "handlers", "envelope", "repository", "subscriptions", "domain"},
+    {"dispatch"},
+    {"status", "operations", "sandbox", "_allowlist", "query_login", "app"},
+    {"cli", "__main__", ""},
+]
+
+
+def layer(module: str) -> int:
+    top = module.split(".")[1] if "." in module else ""
+    return next(index for index, names in enumerate(LAYERS) if top in names)
+
+
+def test_every_module_keeps_to_its_layer() -> None:
+    for module, imported in imports().items():
+        for target in imported:
+            assert layer(target) <= layer(module), f"{module} imports {target}, a lower layer"
+
+
 def test_sql_lives_in_the_named_queries() -> None:
     counts: dict[str, int] = {}
     for path in PACKAGE.rglob("*.py"):
