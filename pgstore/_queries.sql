@@ -34,22 +34,28 @@ SELECT id, stream_name, type, position, global_position, data, metadata, time
 SELECT pgstore.stream_version(%(stream_name)s)
 
 -- name: aggregate_load
-SELECT version, data FROM pgstore.aggregates WHERE category = %(category)s AND id = %(id)s
+-- A state-stored aggregate of this domain (or, from before domains kept their own
+-- rows, of none): the domain's own row first.
+SELECT version, data, domain FROM pgstore.aggregates
+ WHERE domain IN (%(domain)s, '') AND category = %(category)s AND id = %(id)s
+ ORDER BY domain DESC
+ LIMIT 1
 
 -- name: aggregate_find
-SELECT version, data FROM pgstore.aggregates
- WHERE category = %(category)s AND data @> %(filter)s
+SELECT version, data, domain FROM pgstore.aggregates
+ WHERE domain IN (%(domain)s, '') AND category = %(category)s AND data @> %(filter)s
  ORDER BY id LIMIT %(limit)s
 
 -- name: aggregate_insert
-INSERT INTO pgstore.aggregates (category, id, version, data)
-VALUES (%(category)s, %(id)s, 0, %(data)s)
-ON CONFLICT (category, id) DO NOTHING
+INSERT INTO pgstore.aggregates (domain, category, id, version, data)
+VALUES (%(domain)s, %(category)s, %(id)s, 0, %(data)s)
+ON CONFLICT (domain, category, id) DO NOTHING
 
 -- name: aggregate_update
 UPDATE pgstore.aggregates
    SET version = version + 1, data = %(data)s, updated_at = now()
- WHERE category = %(category)s AND id = %(id)s AND version = %(expected_version)s
+ WHERE domain = %(row_domain)s AND category = %(category)s AND id = %(id)s
+   AND version = %(expected_version)s
 
 -- name: position_register
 INSERT INTO pgstore.handler_positions (handler, category)
@@ -493,3 +499,17 @@ SELECT pg_advisory_unlock(%s, %s)
 -- name: listen
 -- Wake-ups: the channel pgstore.append_messages notifies.
 LISTEN pgstore_messages
+
+-- name: command_result
+-- The recorded result of a command run once per idempotency key (its message id).
+SELECT result FROM pgstore.command_results WHERE id = %(id)s
+
+-- name: command_result_record
+INSERT INTO pgstore.command_results (id, domain, type, result)
+VALUES (%(id)s, %(domain)s, %(type)s, %(result)s)
+
+-- name: message_exists
+SELECT 1 FROM pgstore.message_ids WHERE id = %(id)s
+
+-- name: handler_position
+SELECT position FROM pgstore.handler_positions WHERE handler = %(handler)s

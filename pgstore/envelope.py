@@ -9,7 +9,14 @@ from pgstore.messages import JsonObject, Message, NewMessage
 from pgstore.model import Event
 
 
-def new_message(event: Event, stream_name: str, handling: Message | None) -> NewMessage:
+def new_message(
+    event: Event,
+    stream_name: str,
+    handling: Message | None,
+    *,
+    message_id: uuid.UUID | None = None,
+    extra: JsonObject | None = None,
+) -> NewMessage:
     """Wrap an event for appending.
 
     Metadata: ``correlation_id`` (the id of the first message of the causal chain),
@@ -18,7 +25,7 @@ def new_message(event: Event, stream_name: str, handling: Message | None) -> New
     ``correlationStreamName``. Id, type, stream, position, global position and time
     are the stored message's own columns.
     """
-    message_id = uuid.uuid4()
+    message_id = message_id or uuid.uuid4()
     metadata: JsonObject = {
         "schema_version": event.__pgstore_schema_version__,
         "stream": stream_name,
@@ -33,6 +40,7 @@ def new_message(event: Event, stream_name: str, handling: Message | None) -> New
             "origin_stream": handling.stream_name,
             "correlationStreamName": parent.get("correlationStreamName") or handling.stream_name,
         }
+    metadata |= {key: value for key, value in (extra or {}).items() if value is not None}
     return NewMessage(event.__pgstore_type__, event.to_dict(), metadata, message_id)
 
 

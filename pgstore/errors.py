@@ -63,6 +63,14 @@ class UnknownDeadLetter(NotFound):
     """No dead letter of this handler has that message id."""
 
 
+class DuplicateCommandError(PgstoreError):
+    """A command with this idempotency key was processed already."""
+
+    def __init__(self, message: str | None = None, *, original_result: object = None) -> None:
+        super().__init__(message)
+        self.original_result = original_result
+
+
 class NotConfined(ConfigurationError):
     """The connection for `pgstore query` is not a login confined to pgstore_reader."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -58,6 +59,30 @@ class Appended:
 
 
 @dataclass(frozen=True)
+class Headers:
+    """A message's headers, as Protean's handlers read them (``message.metadata.headers``)."""
+
+    id: str
+    type: str
+    stream: str
+    time: datetime
+    idempotency_key: str | None = None
+
+
+class Metadata(dict[str, Any]):
+    """A message's metadata: the stored JSON object, plus Protean's spellings of what
+    the message carries (``.headers.type``, ``.headers.idempotency_key``, ...)."""
+
+    def __init__(self, stored: JsonObject | None, headers: Headers) -> None:
+        super().__init__(stored or {})
+        self.headers = headers
+
+    @property
+    def timestamp(self) -> datetime:
+        return self.headers.time
+
+
+@dataclass(frozen=True)
 class Message:
     """A stored message."""
 
@@ -73,6 +98,15 @@ class Message:
     @property
     def category(self) -> str:
         return category(self.stream_name)
+
+    @property
+    def envelope(self) -> Metadata:
+        """The metadata with the message's headers (what ``event._metadata`` is)."""
+        if isinstance(self.metadata, Metadata):
+            return self.metadata
+        key = (self.metadata or {}).get("idempotency_key")
+        headers = Headers(str(self.id), self.type, self.stream_name, self.time, key)
+        return Metadata(self.metadata, headers)
 
     def to_dict(self) -> JsonObject:
         return {
@@ -163,7 +197,7 @@ def decode(
             data,
             metadata,
         )
-    return Message(
+    message = Message(
         placeholder.id,
         placeholder.stream_name,
         placeholder.type,
@@ -173,6 +207,10 @@ def decode(
         decoded_metadata,
         placeholder.time,
     )
+    if decoded_metadata is None:
+        return message
+    # handle_error's message: `message.metadata.headers.type` works as in Protean.
+    return dataclasses.replace(message, metadata=message.envelope)
 
 
 def _salvage(

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import operator
 import re
+import sys
 import types
 import typing
 import uuid
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from pgstore import fields
 from pgstore.errors import PgstoreError, UnknownEventType, ValidationError
 
 __all__ = [
     "AggregateRoot",
+    "Command",
     "Event",
     "EventRegistry",
     "Model",
@@ -25,18 +30,28 @@ if typing.TYPE_CHECKING:
     from pgstore.messages import Message
 
 
-@typing.dataclass_transform(kw_only_default=True, field_specifiers=(dataclasses.field,))
+@typing.dataclass_transform(
+    kw_only_default=True, field_specifiers=(dataclasses.field, fields.Field)
+)
 class Model:
-    """What aggregates and events have in common (fields, validation, JSON).
+    """What aggregates, events and commands have in common (fields, validation, JSON).
 
-    Subclassing AggregateRoot or Event is optional at run time (the decorators add
-    the base), but lets type checkers see the fields, ``id`` and ``raise_``.
+    Fields are declared as plain type annotations (`count: int = 0`, checked strictly)
+    or as Protean's field declarations (`count: Integer(default=0)` or
+    `count = Integer(default=0)`, coerced); the styles mix. Values are checked on
+    construction and, for aggregates, on every assignment. Subclassing AggregateRoot,
+    Event or Command is optional at run time (the decorators add the base), but lets
+    type checkers see the fields, ``id`` and ``raise_``.
     """
 
-    __pgstore_fields__: ClassVar[dict[str, Any]] = {}
+    __pgstore_fields__: ClassVar[dict[str, fields.Field]] = {}
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__pgstore_fields__}
+        """The fields as JSON would store them (dates as ISO 8601 text)."""
+        return {
+            name: field.to_json(getattr(self, name))
+            for name, field in self.__pgstore_fields__.items()
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> typing.Self:
@@ -44,13 +59,32 @@ class Model:
         return cls(**{k: v for k, v in data.items() if k in cls.__pgstore_fields__})
 
     def _validate(self) -> None:
-        problems = {
-            name: problem
-            for name, expected in self.__pgstore_fields__.items()
-            if (problem := _problem(getattr(self, name), expected)) is not None
-        }
+        """Check and coerce every field at once (all problems in one error), then
+        check each assignment from now on."""
+        problems = {}
+        for name, field in self.__pgstore_fields__.items():
+            try:
+                object.__setattr__(self, name, _checked(field, getattr(self, name)))
+            except fields.FieldError as error:
+                problems[name] = str(error)
         if problems:
             raise ValidationError(type(self).__name__, problems)
+        object.__setattr__(self, "_pgstore_checked", True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        field = self.__pgstore_fields__.get(name)
+        if field is not None and self.__dict__.get("_pgstore_checked"):
+            try:
+                value = _checked(field, value)
+            except fields.FieldError as error:
+                raise ValidationError(type(self).__name__, {name: str(error)}) from None
+        object.__setattr__(self, name, value)
+
+
+def _checked(field: fields.Field, value: Any) -> Any:
+    if value is None and field.required:
+        raise fields.FieldError("is required")
+    return field.clean(value)
 
 
 class AggregateRoot(Model):
@@ -98,18 +132,30 @@ class Event(Model):
     """Base of every class decorated with ``@domain.event``."""
 
     __pgstore_type__: ClassVar[str]
-    __pgstore_part_of__: ClassVar[type[AggregateRoot] | None] = None
+    __pgstore_part_of__: ClassVar[type[AggregateRoot] | str | None] = None
     __pgstore_schema_version__: ClassVar[int] = 1
 
     def __post_init__(self) -> None:
         self._validate()
 
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The fields as stored (Protean's name for to_dict())."""
+        return self.to_dict()
+
     @classmethod
     def from_message(cls, message: Message) -> typing.Self:
-        """The event a stored message carries; it keeps the message as ``_message``."""
+        """The event a stored message carries; it keeps the message as ``_message``, and
+        its metadata as ``_metadata`` (``_metadata.headers.id``, ``.type``, ...)."""
         event = cls.from_dict(message.data)
         object.__setattr__(event, "_message", message)  # events are frozen
+        object.__setattr__(event, "_metadata", message.envelope)
         return event
+
+
+class Command(Event):
+    """Base of every class decorated with ``@domain.command``: like an event, frozen
+    and stored as a message, but it asks for something instead of telling it."""
 
 
 class EventRegistry(dict[str, type[Event]]):
@@ -136,14 +182,31 @@ class EventRegistry(dict[str, type[Event]]):
 
 
 def make_model(cls: type[Any], base: type[Model], *, frozen: bool, with_id: bool) -> type[Any]:
-    """Turn a plain annotated class into a validated, keyword-only dataclass of `base`."""
+    """Turn a class with field declarations into a validated, keyword-only dataclass of
+    `base` (see Model for the styles of declaration)."""
     namespace = dict(cls.__dict__)
     namespace.pop("__dict__", None)
     namespace.pop("__weakref__", None)
-    annotations = dict(namespace.get("__annotations__", {}))
-    if with_id:
-        annotations = {"id": "str", **annotations}
-        namespace.setdefault("id", dataclasses.field(default_factory=lambda: str(uuid.uuid4())))
+    declared = _declared_fields(cls, namespace)
+    annotations: dict[str, Any] = {}
+    for name, item in declared.items():
+        if isinstance(item, fields.Field):
+            annotations[name] = Any
+            namespace[name] = dataclasses.field(default_factory=item.make_default)
+        else:
+            annotations[name] = item
+    identity = next((n for n, f in declared.items() if getattr(f, "identifier", False)), None)
+    if with_id and identity is None and "id" not in declared:
+        identity = "id"
+        annotations["id"] = Any
+        namespace["id"] = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
+    elif with_id and identity not in (None, "id"):
+        # Another field is the identity (`product_id = Identifier(identifier=True)`):
+        # `id` reads it, and a new aggregate gets a generated one.
+        field = declared[str(identity)]
+        if isinstance(field, fields.Field) and field.default is fields._MISSING:
+            namespace[str(identity)] = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
+        namespace["id"] = property(operator.attrgetter(str(identity)))
     namespace["__annotations__"] = annotations
     bases = cls.__bases__ if cls.__bases__ != (object,) else ()
     if not any(issubclass(b, base) for b in bases):
@@ -153,12 +216,44 @@ def make_model(cls: type[Any], base: type[Model], *, frozen: bool, with_id: bool
     new.__qualname__ = cls.__qualname__
     data: Any = dataclasses.dataclass(kw_only=True, frozen=frozen, eq=True, repr=not with_id)(new)
     hints = typing.get_type_hints(data, include_extras=False)
-    data.__pgstore_fields__ = {
-        f.name: hints.get(f.name, Any)
-        for f in dataclasses.fields(data)
-        if not f.name.startswith("_")
-    }
+    checks: dict[str, fields.Field] = {}
+    for item in dataclasses.fields(data):
+        if item.name.startswith("_"):
+            continue
+        declared_field = declared.get(item.name)
+        if isinstance(declared_field, fields.Field):
+            checks[item.name] = declared_field
+        elif item.name == "id":
+            checks["id"] = fields.Identifier()
+        else:
+            checks[item.name] = fields.Typed(hints.get(item.name, Any), _problem)
+    if with_id and "id" in checks:  # the generated id comes last, as Protean shows it
+        checks["id"] = checks.pop("id")
+    data.__pgstore_fields__ = checks
+    data.__pgstore_identity__ = identity
     return typing.cast("type[Any]", data)
+
+
+def _declared_fields(cls: type[Any], namespace: dict[str, Any]) -> dict[str, Any]:
+    """Name -> a Field (Protean's style, as annotation or assignment) or a type
+    annotation (plain style), in declaration order. Fields assigned as class attributes
+    are taken out of `namespace`."""
+    module = sys.modules.get(cls.__module__)
+    scope = dict(vars(module)) if module else {}
+    declared: dict[str, Any] = {}
+    for name, annotation in inspect.get_annotations(cls).items():
+        value = annotation
+        if isinstance(annotation, str):  # `from __future__ import annotations`
+            try:
+                value = eval(annotation, scope, dict(vars(cls)))
+            except Exception:
+                value = annotation  # a forward reference: typing resolves it later
+        declared[name] = value if isinstance(value, fields.Field) else annotation
+    for name, value in list(namespace.items()):
+        if isinstance(value, fields.Field):
+            declared[name] = value
+            del namespace[name]
+    return declared
 
 
 def normalised_name(name: str) -> str:

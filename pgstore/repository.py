@@ -40,14 +40,24 @@ class Repository(Generic[A]):
     """
 
     def __init__(
-        self, aggregate: type[A], store: Callable[[], EventStore], events: EventRegistry
+        self,
+        aggregate: type[A],
+        store: Callable[[], EventStore],
+        events: EventRegistry,
+        *,
+        domain: str = "",
+        appended: Callable[[list[tuple[str, int]]], None] | None = None,
     ) -> None:
         """`store`: gives the event store (connected on first use); `events`: how
-        stored messages become events (for event-sourced aggregates)."""
+        stored messages become events (for event-sourced aggregates); `domain`: whose
+        rows these are; `appended`: told (category, last global position) of what an
+        `add` appended, once it has committed."""
         self.aggregate = aggregate
         self.category = aggregate.__pgstore_category__
+        self.domain = domain
         self._store = store
         self._events = events
+        self._appended = appended
 
     def add(self, aggregate: A) -> A:
         if not isinstance(aggregate, self.aggregate):
@@ -65,7 +75,12 @@ class Repository(Generic[A]):
                 messages = [
                     new_message(event, aggregate.stream_name, unit.handling) for event in events
                 ]
-                self._store().append(aggregate.stream_name, messages, expected, conn=unit.conn)
+                stored = self._store().append(
+                    aggregate.stream_name, messages, expected, conn=unit.conn
+                )
+                if self._appended is not None:
+                    notify, last = self._appended, (self.category, stored[-1].global_position)
+                    unit.after_commit.append(lambda: notify([last]))
         if aggregate.__pgstore_event_sourced__:
             object.__setattr__(aggregate, "_version", aggregate._version + len(events))
         aggregate._events.clear()
@@ -77,11 +92,12 @@ class Repository(Generic[A]):
                 return self._rebuild(conn, aggregate_id)
             with translated_errors():
                 row = conn.execute(
-                    QUERIES["aggregate_load"], {"category": self.category, "id": aggregate_id}
+                    QUERIES["aggregate_load"],
+                    {"domain": self.domain, "category": self.category, "id": aggregate_id},
                 ).fetchone()
         if row is None:
             raise NotFound(f"No {self.aggregate.__name__} with id {aggregate_id!r}")
-        return self._from_row(row[0], row[1])
+        return self._from_row(*row)
 
     def get_or_new(self, aggregate_id: str) -> A:
         """The stored aggregate, or a new one with this id and every field at its
@@ -100,19 +116,30 @@ class Repository(Generic[A]):
         unknown = set(fields) - set(self.aggregate.__pgstore_fields__)
         if unknown:
             raise PgstoreError(f"{self.aggregate.__name__} has no field(s) {sorted(unknown)}")
+        probe = _Probe(self.aggregate, fields)  # values as stored: find_by(book_id=1) finds '1'
         with self._connection() as conn, translated_errors():
             rows = conn.execute(
                 QUERIES["aggregate_find"],
-                {"category": self.category, "filter": Jsonb(fields), "limit": 2},
+                {
+                    "domain": self.domain,
+                    "category": self.category,
+                    "filter": Jsonb(probe.to_dict()),
+                    "limit": 2,
+                },
             ).fetchall()
         if not rows:
             raise NotFound(f"No {self.aggregate.__name__} with {fields}")
         if len(rows) > 1:
             raise MultipleFound(f"More than one {self.aggregate.__name__} with {fields}")
-        return self._from_row(rows[0][0], rows[0][1])
+        return self._from_row(*rows[0])
 
     def _save_state(self, conn: psycopg.Connection[Any], aggregate: A) -> None:
-        params = {"category": self.category, "id": aggregate.id, "data": Jsonb(aggregate.to_dict())}
+        params = {
+            "domain": self.domain,
+            "category": self.category,
+            "id": aggregate.id,
+            "data": Jsonb(aggregate.to_dict()),
+        }
         with translated_errors():
             if aggregate._version < 0:
                 inserted = conn.execute(QUERIES["aggregate_insert"], params).rowcount
@@ -122,6 +149,7 @@ class Repository(Generic[A]):
                     )
             else:
                 params["expected_version"] = aggregate._version
+                params["row_domain"] = getattr(aggregate, "_pgstore_row_domain", self.domain)
                 if conn.execute(QUERIES["aggregate_update"], params).rowcount != 1:
                     raise AggregateConflict(
                         f"{self.aggregate.__name__} {aggregate.id} changed since "
@@ -129,9 +157,10 @@ class Repository(Generic[A]):
                     )
         object.__setattr__(aggregate, "_version", aggregate._version + 1)
 
-    def _from_row(self, version: int, data: dict[str, Any]) -> A:
+    def _from_row(self, version: int, data: dict[str, Any], row_domain: str) -> A:
         aggregate = self.aggregate.from_dict(data)
         object.__setattr__(aggregate, "_version", version)
+        object.__setattr__(aggregate, "_pgstore_row_domain", row_domain)
         return aggregate
 
     def _rebuild(self, conn: psycopg.Connection[Any], aggregate_id: str) -> A:
@@ -168,3 +197,19 @@ class Repository(Generic[A]):
     def _transaction(self) -> Iterator[unit_of_work.UnitOfWork]:
         with unit_of_work.opened(self._store()) as unit:
             yield unit
+
+
+class _Probe:
+    """find_by's values as the aggregate stores them (coerced by its fields, in JSON)."""
+
+    def __init__(self, aggregate: type[Any], values: dict[str, Any]) -> None:
+        self._json: dict[str, Any] = {}
+        for name, value in values.items():
+            field = aggregate.__pgstore_fields__[name]
+            try:
+                self._json[name] = field.to_json(field.clean(value))
+            except ValueError:
+                self._json[name] = value  # a value no row can hold: finds nothing
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._json

@@ -98,6 +98,7 @@ def collect(conn: psycopg.Connection[Any], domain: Domain | None = None) -> Stat
         for row in rows
     ]
     if domain is not None:
+        domain.ensure_initialised()
         known = {h.handler for h in handlers}
         handlers = [h for h in handlers if h.handler.startswith(f"{domain.name}.")]
         for spec in domain.handlers:
@@ -111,7 +112,7 @@ def collect(conn: psycopg.Connection[Any], domain: Domain | None = None) -> Stat
                 HandlerStatus(
                     handler=spec.name,
                     subscription_type=subscriptions.resolve(spec, domain.config).subscription_type,
-                    category=spec.stream_category,
+                    category=spec.stream_category or "",
                     position=None,
                     lag_events=int(backlog[0]),
                     lag_seconds=round(max(float(backlog[1] or 0), 0.0), 3),

@@ -109,16 +109,20 @@ def resolve(spec: HandlerSpec, domain_config: dict[str, Any]) -> SubscriptionCon
     """Resolve a handler's settings; highest priority last:
 
     7. built-in defaults
-    6. the domain's default profile (``config["subscription"]["profile"]``)
-    5. the domain's server-wide defaults (other keys of ``config["subscription"]``)
+    6. the domain's default profile (``config["subscription"]["profile"]``, or
+       Protean's ``config["server"]["default_subscription_profile"]``)
+    5. the domain's server-wide defaults (other keys of ``config["subscription"]``;
+       Protean's ``server.default_subscription_type`` and ``server.<setting>``)
     4. the handler's section of the domain configuration
-       (``config["handlers"][<handler class name>]``; may name a ``profile``)
-    3. the handler's ``subscription_type``
-    2. the handler's ``subscription_profile``
+       (``config["handlers"][<handler class name>]``, or Protean's
+       ``config["server"]["subscriptions"][<handler class name>]``; may name a profile)
+    3. the handler's ``subscription_profile``
+    2. the handler's ``subscription_type`` (an explicit type beats its profile's, as
+       in Protean 0.18, and as a user writing both means)
     1. the handler's ``subscription_config``
 
-    A value of None never overrides. Unknown profiles, types and setting names raise
-    ConfigurationError.
+    A value of None never overrides. Profile names are case-insensitive. Unknown
+    profiles, types and setting names raise ConfigurationError.
     """
     values: dict[str, Any] = dict(BUILT_IN)
     sources = dict.fromkeys(BUILT_IN, "built-in default")
@@ -136,24 +140,39 @@ def resolve(spec: HandlerSpec, domain_config: dict[str, Any]) -> SubscriptionCon
             values[key] = value
             sources[key] = source
 
-    def overlay_profile(name: str | None, source: str) -> None:
+    def overlay_profile(name: Any, source: str) -> None:
         if name is None:
             return
-        if name not in PROFILES:
+        if not isinstance(name, str) or name.lower() not in PROFILES:
             raise ConfigurationError(
                 f"Unknown subscription profile {name!r} in {source} ({where}); "
                 f"known: {', '.join(PROFILES)}"
             )
-        overlay(PROFILES[name], f"{source} ({name})")
+        overlay(PROFILES[name.lower()], f"{source} ({name.lower()})")
 
+    server = dict(domain_config.get("server") or {})
+    server_sections = dict(server.pop("subscriptions", None) or {})
+    overlay_profile(server.pop("default_subscription_profile", None), "server default profile")
+    overlay(
+        {"subscription_type": server.pop("default_subscription_type", None)},
+        "server default type",
+    )
+    overlay({k: v for k, v in server.items() if k in BUILT_IN}, "server defaults")
     server_wide = dict(domain_config.get("subscription") or {})
     overlay_profile(server_wide.pop("profile", None), "domain default profile")
     overlay(server_wide, "domain defaults")
-    section = dict((domain_config.get("handlers") or {}).get(spec.cls.__name__) or {})
-    overlay_profile(section.pop("profile", None), "domain handler section profile")
-    overlay(section, "domain handler section")
-    overlay({"subscription_type": spec.subscription_type}, "handler subscription_type")
+    for sections, label in (
+        (server_sections, "server subscriptions section"),
+        (domain_config.get("handlers") or {}, "domain handler section"),
+    ):
+        section = dict(sections.get(spec.cls.__name__) or {})
+        overlay_profile(
+            section.pop("profile", None) or section.pop("subscription_profile", None),
+            f"{label} profile",
+        )
+        overlay(section, label)
     overlay_profile(spec.subscription_profile, "handler subscription_profile")
+    overlay({"subscription_type": spec.subscription_type}, "handler subscription_type")
     overlay(spec.subscription_config, "handler subscription_config")
 
     if values["subscription_type"] not in SUBSCRIPTION_TYPES:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import psycopg
@@ -21,10 +21,12 @@ class ConnectionSource(Protocol):
 
 @dataclass(frozen=True)
 class UnitOfWork:
-    """A connection inside a transaction, and the message whose handling opened it."""
+    """A connection inside a transaction, the message whose handling opened it, and
+    what to run once it has committed (a repository's sync event processing)."""
 
     conn: psycopg.Connection[Any]
     handling: Message | None = None
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
 _current: ContextVar[UnitOfWork | None] = ContextVar("pgstore_unit_of_work", default=None)
@@ -55,3 +57,6 @@ def opened(store: ConnectionSource) -> Iterator[UnitOfWork]:
         return
     with store.connection() as conn, conn.transaction(), joined(UnitOfWork(conn)) as unit:
         yield unit
+    # Committed: only now may what depends on it run (it reads what was written).
+    for callback in unit.after_commit:
+        callback()

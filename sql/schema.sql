@@ -113,13 +113,16 @@ $$;
 
 -- State-stored aggregates: one JSONB row per aggregate, with a version for
 -- optimistic concurrency. Event-sourced aggregates live in their streams instead.
+-- Keyed by domain too: two domains that each declare `Inventory` keep separate rows
+-- (rows from before pgstore 0008 have domain '' and are readable by every domain).
 CREATE TABLE pgstore.aggregates (
     category text NOT NULL,
     id text NOT NULL,
     version bigint NOT NULL,
     data jsonb NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (category, id)
+    domain text NOT NULL DEFAULT '',
+    PRIMARY KEY (domain, category, id)
 );
 -- find_by(field=value) is a containment query on data.
 CREATE INDEX aggregates_data ON pgstore.aggregates USING gin (data jsonb_path_ops);
@@ -198,4 +201,13 @@ CREATE TABLE pgstore.queue_claims (
     msg_ids bigint[] NOT NULL,
     claimed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (queue, token)
+);
+
+-- Results of commands run at once with an idempotency key (see pgstore/commands.py).
+CREATE TABLE pgstore.command_results (
+    id uuid PRIMARY KEY,
+    domain text NOT NULL,
+    type text NOT NULL,
+    result jsonb,
+    handled_at timestamptz NOT NULL DEFAULT now()
 );

@@ -19,10 +19,12 @@ from pgstore.dispatch.event_store import EventStoreSubscription
 from pgstore.dispatch.stream import StreamSubscription
 from pgstore.dispatch.subscription import Session, Subscription
 from pgstore.dispatch.wakeup import Listener
+from pgstore.domain import activated
 from pgstore.errors import ConfigurationError, StalePosition
 
 if TYPE_CHECKING:
     from pgstore.domain import Domain
+    from pgstore.handlers import HandlerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,14 @@ CLAIM_LOCK_KEY = 1885823854
 SESSION_SETTINGS = {"lock_timeout": "30s", "idle_in_transaction_session_timeout": "5min"}
 
 
+def subscription_for(domain: Domain, spec: HandlerSpec) -> Subscription:
+    """The subscription that runs a handler, of the type its settings resolve to."""
+    config = subscriptions.resolve(spec, domain.config)
+    if config.subscription_type == subscriptions.STREAM:
+        return StreamSubscription(domain, spec, config)
+    return EventStoreSubscription(domain, spec, config)
+
+
 class Dispatcher:
     """Runs the event handlers of one domain until stopped (or, with once=True, drained)."""
 
@@ -51,6 +61,7 @@ class Dispatcher:
         self.domain = domain
         self.once = once
         self.stopping = threading.Event()
+        domain.ensure_initialised()
         specs = [
             s
             for s in domain.handlers
@@ -60,15 +71,7 @@ class Dispatcher:
             known = ", ".join(s.cls.__name__ for s in domain.handlers)
             raise ConfigurationError(f"Unknown handler in {handlers}; {domain.name} has: {known}")
         # Resolve every handler's configuration now: a bad name fails at start.
-        self.subscriptions: list[Subscription] = []
-        for spec in specs:
-            config = subscriptions.resolve(spec, domain.config)
-            kind = (
-                StreamSubscription
-                if config.subscription_type == subscriptions.STREAM
-                else EventStoreSubscription
-            )
-            self.subscriptions.append(kind(domain, spec, config))
+        self.subscriptions = [subscription_for(domain, spec) for spec in specs]
         self.poll_seconds = (
             min((s.config.blocking_timeout_ms for s in self.subscriptions), default=5000) / 1000
         )
@@ -85,7 +88,12 @@ class Dispatcher:
         signal.signal(signal.SIGTERM, stop)
 
     def run(self) -> None:
-        """Dispatch until stopped; reconnect with back-off when the database goes away."""
+        """Dispatch until stopped; reconnect with back-off when the database goes away.
+        Handlers see the domain as ``pgstore.current_domain``."""
+        with activated(self.domain):
+            self._run()
+
+    def _run(self) -> None:
         conninfo = connection.resolve(self.domain.dsn).conninfo
         backoff = 0.5
         while not self.stopping.is_set():

@@ -123,22 +123,21 @@ class MessageProcessor:
         counts attempts itself. `reruns`: conflict re-runs already spent on it."""
         if not self.wants(item):
             return Outcome.SKIPPED
-        for rerun in range(reruns, self.config.conflict_retries + 1):
+        while True:
             try:
                 with conn.transaction():
                     self._call(conn, item)
             except Undeliverable as error:
                 return self.fail(conn, item, error, attempt=attempt, final=True)
             except Exception as error:
-                if isinstance(error, TRANSIENT) and rerun < self.config.conflict_retries:
-                    self._conflict(item, error, rerun)
+                if self._rerun(item, error, reruns):
+                    reruns += 1
                     continue
                 if _connection_lost(conn, error):
                     raise
                 return self.fail(conn, item, error, attempt=attempt, final=False)
             self._clear_failure(conn, item)
             return Outcome.HANDLED
-        raise AssertionError("unreachable: the last re-run fails or returns")
 
     def process_batch(
         self,
@@ -197,8 +196,7 @@ class MessageProcessor:
                     continue
                 if on_outcome(index, self.process(conn, items[index], attempt=attempts[index])):
                     return
-            if isinstance(failed_with, TRANSIENT) and self.config.conflict_retries > 0:
-                self._conflict(items[failed], failed_with, 0)
+            if self._rerun(items[failed], failed_with, 0):
                 outcome = self.process(conn, items[failed], attempt=attempts[failed], reruns=1)
             else:
                 outcome = self.fail(
@@ -224,10 +222,28 @@ class MessageProcessor:
             for name in self.spec.methods_for(item.type):
                 getattr(handler, name)(payload)
 
-    def _conflict(self, item: Item, error: BaseException, rerun: int) -> None:
-        """A lost race: counted, logged without a traceback, and re-run after a short
-        random pause (so two contenders do not collide again in step)."""
-        self.conflicts += 1
+    def _rerun(self, item: Item, error: BaseException, reruns: int) -> bool:
+        """Whether to run a message again at once, after a pause (which it takes).
+
+        A lost race (conflict) is counted and re-run after a short random pause (so two
+        contenders do not collide again in step), up to conflict_retries times. A
+        ConnectionError or TimeoutError from the handler's own calls is re-run up to the
+        handler's `retries`, with its `backoff`. Neither uses an attempt."""
+        if isinstance(error, TRANSIENT):
+            bound, pause = (
+                self.config.conflict_retries,
+                random.uniform(0, min(0.05, 0.001 * 2**reruns)),
+            )
+            self.conflicts += 1
+        elif isinstance(error, ConnectionError | TimeoutError) and not isinstance(
+            error, psycopg.Error
+        ):
+            bound, pause = self.spec.retries, _backoff(self.spec.backoff, reruns)
+        else:
+            return False
+        if reruns >= bound:
+            return False
+        self.conflicts += isinstance(error, TRANSIENT)
         message = message_of(item)
         logger.info(
             "%s: %s on %s %s (stream %s); running it again (%d of %d)",
@@ -236,10 +252,11 @@ class MessageProcessor:
             message.type,
             message.id,
             message.stream_name,
-            rerun + 1,
-            self.config.conflict_retries,
+            reruns + 1,
+            bound,
         )
-        time.sleep(random.uniform(0, min(0.05, 0.001 * 2**rerun)))
+        time.sleep(pause)
+        return True
 
     def _clear_failure(self, conn: psycopg.Connection[Any], item: Item) -> None:
         message = message_of(item)
@@ -310,6 +327,16 @@ class MessageProcessor:
         )
         self._failed.discard(str(message.id))
         return Outcome.DEAD
+
+
+def _backoff(kind: str, reruns: int) -> float:
+    """Seconds before re-run number `reruns` + 1: 0.1 s, doubling (exponential),
+    growing by 0.1 s (linear), or always 0.1 s (fixed); at most 5 s."""
+    base = 0.1
+    pause: float = {"exponential": base * 2**reruns, "linear": base * (reruns + 1.0)}.get(
+        kind, base
+    )
+    return min(pause, 5.0)
 
 
 def _connection_lost(conn: psycopg.Connection[Any], error: BaseException) -> bool:

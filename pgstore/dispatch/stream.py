@@ -16,7 +16,6 @@ from pgstore.dispatch.dead_letters import QueueDeadLetters
 from pgstore.dispatch.event_store import decode_item
 from pgstore.dispatch.processing import Outcome, message_of
 from pgstore.dispatch.subscription import Session, Subscription
-from pgstore.handlers import ANY
 
 if TYPE_CHECKING:
     from pgstore.domain import Domain
@@ -97,7 +96,7 @@ class StreamSubscription(Subscription):
     def feed(self, conn: psycopg.Connection[Any]) -> int:
         """Copy new category messages into the queue (server-side, in one transaction);
         return how many were passed."""
-        types = None if ANY in self.spec.methods else sorted(self.spec.methods)
+        types = None if self.spec.handles_everything() else sorted(self.spec.methods)
         row = conn.execute(
             QUERIES["queue_feed"],
             {

@@ -37,8 +37,10 @@ GRANT EXECUTE ON FUNCTION
 -- Appending: writers and dispatchers, through the functions only.
 GRANT EXECUTE ON FUNCTION pgstore.append_messages, message_store.write_message
   TO pgstore_writer, pgstore_dispatcher;
--- State-stored aggregates are the application's own rows.
-GRANT INSERT, UPDATE ON pgstore.aggregates TO pgstore_writer, pgstore_dispatcher;
+-- State-stored aggregates are the application's own rows, and so are the results of
+-- commands run with an idempotency key.
+GRANT INSERT, UPDATE ON pgstore.aggregates, pgstore.command_results
+  TO pgstore_writer, pgstore_dispatcher;
 
 -- The dispatcher's bookkeeping. Queues are created (and subscriptions registered)
 -- only through pgstore.create_queue, which runs as the owner: the dispatcher may not
