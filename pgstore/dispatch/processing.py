@@ -230,11 +230,8 @@ class MessageProcessor:
         ConnectionError or TimeoutError from the handler's own calls is re-run up to the
         handler's `retries`, with its `backoff`. Neither uses an attempt."""
         if isinstance(error, TRANSIENT):
-            bound, pause = (
-                self.config.conflict_retries,
-                random.uniform(0, min(0.05, 0.001 * 2**reruns)),
-            )
-            self.conflicts += 1
+            bound = self.config.conflict_retries
+            pause = random.uniform(0, min(0.05, 0.001 * 2**reruns))
         elif isinstance(error, ConnectionError | TimeoutError) and not isinstance(
             error, psycopg.Error
         ):
