@@ -513,3 +513,18 @@ SELECT 1 FROM pgstore.message_ids WHERE id = %(id)s
 
 -- name: handler_position
 SELECT position FROM pgstore.handler_positions WHERE handler = %(handler)s
+
+-- name: aggregate_load_for_update
+-- aggregate_load, locking the row until the handler's transaction ends (a re-run
+-- after a lost race: see UnitOfWork.lock_on_load).
+SELECT version, data, domain FROM pgstore.aggregates
+ WHERE domain IN (%(domain)s, '') AND category = %(category)s AND id = %(id)s
+ ORDER BY domain DESC
+ LIMIT 1
+   FOR UPDATE
+
+-- name: aggregate_find_for_update
+SELECT version, data, domain FROM pgstore.aggregates
+ WHERE domain IN (%(domain)s, '') AND category = %(category)s AND data @> %(filter)s
+ ORDER BY id LIMIT %(limit)s
+   FOR UPDATE

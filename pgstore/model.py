@@ -1,4 +1,4 @@
-"""Aggregates and events: type-annotated fields, validated on construction, JSON in and out."""
+"""Aggregates, events and commands: declared fields, checked on construction and assignment."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from pgstore import fields
+from pgstore import _fields as fields
+from pgstore import fields as declared
 from pgstore.errors import PgstoreError, UnknownEventType, ValidationError
 
 __all__ = [
@@ -31,7 +32,21 @@ if typing.TYPE_CHECKING:
 
 
 @typing.dataclass_transform(
-    kw_only_default=True, field_specifiers=(dataclasses.field, fields.Field)
+    kw_only_default=True,
+    field_specifiers=(
+        dataclasses.field,
+        declared.String,
+        declared.Text,
+        declared.Identifier,
+        declared.Auto,
+        declared.Integer,
+        declared.Float,
+        declared.Boolean,
+        declared.Date,
+        declared.DateTime,
+        declared.List,
+        declared.Dict,
+    ),
 )
 class Model:
     """What aggregates, events and commands have in common (fields, validation, JSON).

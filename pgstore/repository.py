@@ -92,7 +92,7 @@ class Repository(Generic[A]):
                 return self._rebuild(conn, aggregate_id)
             with translated_errors():
                 row = conn.execute(
-                    QUERIES["aggregate_load"],
+                    QUERIES[_locking("aggregate_load")],
                     {"domain": self.domain, "category": self.category, "id": aggregate_id},
                 ).fetchone()
         if row is None:
@@ -119,7 +119,7 @@ class Repository(Generic[A]):
         probe = _Probe(self.aggregate, fields)  # values as stored: find_by(book_id=1) finds '1'
         with self._connection() as conn, translated_errors():
             rows = conn.execute(
-                QUERIES["aggregate_find"],
+                QUERIES[_locking("aggregate_find")],
                 {
                     "domain": self.domain,
                     "category": self.category,
@@ -197,6 +197,12 @@ class Repository(Generic[A]):
     def _transaction(self) -> Iterator[unit_of_work.UnitOfWork]:
         with unit_of_work.opened(self._store()) as unit:
             yield unit
+
+
+def _locking(query: str) -> str:
+    """The query, or its FOR UPDATE twin inside a unit of work that locks on load."""
+    unit = unit_of_work.current()
+    return f"{query}_for_update" if unit is not None and unit.lock_on_load else query
 
 
 class _Probe:

@@ -21,12 +21,15 @@ class ConnectionSource(Protocol):
 
 @dataclass(frozen=True)
 class UnitOfWork:
-    """A connection inside a transaction, the message whose handling opened it, and
-    what to run once it has committed (a repository's sync event processing)."""
+    """A connection inside a transaction, the message whose handling opened it, what to
+    run once it has committed (a repository's sync event processing), and whether
+    repositories lock the state-stored aggregates they load (`lock_on_load`: a handler
+    run again after losing a race takes the row lock at once, so it cannot lose again)."""
 
     conn: psycopg.Connection[Any]
     handling: Message | None = None
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    lock_on_load: bool = False
 
 
 _current: ContextVar[UnitOfWork | None] = ContextVar("pgstore_unit_of_work", default=None)

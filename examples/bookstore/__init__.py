@@ -5,21 +5,28 @@ from __future__ import annotations
 import os
 
 from pgstore import AggregateRoot, Domain, Event, handle
+from pgstore.fields import Identifier, Integer, String
 
 # BOOKSTORE_SUBSCRIPTION_TYPE=stream runs the handler on a pgmq queue instead of
 # reading the event store directly; the result is the same.
-domain = Domain(
-    "bookstore",
-    config={"subscription": {"subscription_type": os.environ.get("BOOKSTORE_SUBSCRIPTION_TYPE")}},
-)
+domain = Domain(__file__, "bookstore")
+domain.config["subscription"] = {"subscription_type": os.environ.get("BOOKSTORE_SUBSCRIPTION_TYPE")}
+
+
+@domain.event(part_of="Order")
+class OrderShipped(Event):
+    order_id: str = Identifier(required=True)
+    book_id: str = Identifier(required=True)
+    quantity: int = Integer(required=True)
+    total_amount: int = Integer(required=True)
 
 
 @domain.aggregate
 class Order(AggregateRoot):
-    book_id: str
-    quantity: int
-    total_amount: int
-    status: str = "CREATED"
+    book_id: str = Identifier(required=True)
+    quantity: int = Integer(required=True)
+    total_amount: int = Integer(required=True)
+    status: str = String(choices=["PENDING", "SHIPPED", "DELIVERED"], default="PENDING")
 
     def ship_order(self) -> None:
         self.status = "SHIPPED"
@@ -33,18 +40,10 @@ class Order(AggregateRoot):
         )
 
 
-@domain.event(part_of=Order)
-class OrderShipped(Event):
-    order_id: str
-    book_id: str
-    quantity: int
-    total_amount: int
-
-
 @domain.aggregate
 class Inventory(AggregateRoot):
-    book_id: str
-    in_stock: int
+    book_id: str = Identifier(required=True)
+    in_stock: int = Integer(required=True, min_value=0)
 
     def reduce(self, quantity: int) -> None:
         self.in_stock -= quantity
@@ -53,9 +52,9 @@ class Inventory(AggregateRoot):
 
 @domain.event(part_of=Inventory)
 class StockReduced(Event):
-    book_id: str
-    quantity: int
-    in_stock: int
+    book_id: str = Identifier(required=True)
+    quantity: int = Integer(required=True)
+    in_stock: int = Integer(required=True)
 
 
 @domain.event_handler(part_of=Inventory, stream_category="order")

@@ -126,7 +126,9 @@ class MessageProcessor:
         while True:
             try:
                 with conn.transaction():
-                    self._call(conn, item)
+                    # A re-run after a lost race locks what it loads: it cannot lose
+                    # again, so a hot aggregate cannot starve a handler.
+                    self._call(conn, item, lock_on_load=reruns > 0)
             except Undeliverable as error:
                 return self.fail(conn, item, error, attempt=attempt, final=True)
             except Exception as error:
@@ -207,7 +209,9 @@ class MessageProcessor:
                 return
             start = failed + 1
 
-    def _call(self, conn: psycopg.Connection[Any], item: Item) -> None:
+    def _call(
+        self, conn: psycopg.Connection[Any], item: Item, *, lock_on_load: bool = False
+    ) -> None:
         if isinstance(item, Undecodable):
             raise Undeliverable(f"cannot read the stored message: {item}")
         event_class = self.domain.events.class_for(item.type, self.spec.event_classes)
@@ -218,7 +222,7 @@ class MessageProcessor:
             except (ValidationError, TypeError, ValueError) as error:
                 raise Undeliverable(f"cannot deserialise {item.type}: {error}") from error
         handler = self.spec.cls()
-        with unit_of_work.joined(unit_of_work.UnitOfWork(conn, item)):
+        with unit_of_work.joined(unit_of_work.UnitOfWork(conn, item, lock_on_load=lock_on_load)):
             for name in self.spec.methods_for(item.type):
                 getattr(handler, name)(payload)
 
@@ -231,7 +235,7 @@ class MessageProcessor:
         handler's `retries`, with its `backoff`. Neither uses an attempt."""
         if isinstance(error, TRANSIENT):
             bound = self.config.conflict_retries
-            pause = random.uniform(0, min(0.05, 0.001 * 2**reruns))
+            pause = random.uniform(0, min(0.2, 0.002 * 2**reruns))
         elif isinstance(error, ConnectionError | TimeoutError) and not isinstance(
             error, psycopg.Error
         ):

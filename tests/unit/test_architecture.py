@@ -71,7 +71,7 @@ def test_no_import_circles() -> None:
 LAYERS = [
     {"errors", "_queries", "_resources", "connection", "server"},
     {"messages", "unit_of_work", "store", "migrate"},
-    {"fields", "model", "config", "handlers", "envelope", "repository", "subscriptions"},
+    {"_fields", "fields", "model", "config", "handlers", "envelope", "repository", "subscriptions"},
     {"commands", "domain"},
     {"dispatch"},
     {"status", "operations", "sandbox", "_allowlist", "query_login", "app"},
