@@ -528,3 +528,65 @@ SELECT version, data, domain FROM pgstore.aggregates
  WHERE domain IN (%(domain)s, '') AND category = %(category)s AND data @> %(filter)s
  ORDER BY id LIMIT %(limit)s
    FOR UPDATE
+
+-- name: observatory_events
+-- Events, newest first, filtered by what the search form gives (NULL: no filter),
+-- a page at a time (before: the global position the page starts below).
+SELECT e.global_position, e.id, e.stream_name, e.category, e.type, e.position, e.time,
+       e.correlation_id, e.causation_id
+  FROM pgstore.events e
+ WHERE (%(category)s::text IS NULL OR e.category = %(category)s)
+   AND (%(stream)s::text IS NULL
+        OR (e.category = split_part(%(stream)s, '-', 1) AND e.stream_name = %(stream)s))
+   AND (%(type)s::text IS NULL OR e.type = %(type)s)
+   AND (%(correlation)s::text IS NULL OR e.correlation_id = %(correlation)s)
+   AND (%(since)s::timestamptz IS NULL OR e.time >= %(since)s)
+   AND (%(before)s::bigint IS NULL OR e.global_position < %(before)s)
+ ORDER BY e.global_position DESC
+ LIMIT %(limit)s
+
+-- name: observatory_categories
+-- Categories from the stream heads (one row per stream, not per message).
+SELECT category, count(*) AS streams, sum(version + 1) AS events,
+       max(last_global_position) AS last_global_position
+  FROM pgstore.stream_heads
+ GROUP BY category
+ ORDER BY category
+ LIMIT 500
+
+-- name: observatory_event
+-- One event by id, with its data and metadata as JSON text.
+SELECT m.global_position, m.id, m.stream_name, m.category, m.type, m.position, m.time,
+       m.data::text, m.metadata::text
+  FROM pgstore.message_ids i
+  JOIN pgstore.messages m
+    ON m.category = split_part(i.stream_name, '-', 1) AND m.global_position = i.global_position
+ WHERE i.id = %(id)s
+
+-- name: observatory_effects
+-- What an event caused: events whose causation is it, among the next 10,000 events
+-- (a bounded scan: causation is not indexed, and effects follow their cause closely).
+SELECT m.id, m.stream_name, m.type, m.global_position
+  FROM (SELECT * FROM pgstore.messages
+         WHERE global_position > %(after)s
+         ORDER BY global_position
+         LIMIT 10000) m
+ WHERE m.metadata->>'causation_id' = %(id)s
+ ORDER BY m.global_position
+ LIMIT 50
+
+-- name: observatory_since
+-- Events appended since a global position (below the horizon), for the live feed.
+SELECT global_position, id, stream_name, category, type, time
+  FROM pgstore.messages
+ WHERE global_position >= %(after)s AND global_position < pgstore.global_position_horizon()
+ ORDER BY global_position
+ LIMIT 200
+
+-- name: observatory_last_position
+SELECT coalesce(max(global_position), 0) FROM pgstore.messages
+ WHERE global_position < pgstore.global_position_horizon()
+
+-- name: liveness
+-- /healthz: does the database answer?
+SELECT 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -100,11 +101,18 @@ def drop_subscription(conn: psycopg.Connection[Any], name: str) -> tuple[str, st
     return queue, dead_letter_queue
 
 
-def create_queues(conn: psycopg.Connection[Any], domain: Domain) -> list[tuple[str, str, str]]:
+def create_queues(
+    conn: psycopg.Connection[Any],
+    domain: Domain,
+    *,
+    created: Callable[[str], None] = lambda _: None,
+) -> list[tuple[str, str, str]]:
     """Create the queues of the domain's stream handlers (idempotent); return
-    (handler, queue, dead-letter queue) for each."""
-    created = []
+    (handler, queue, dead-letter queue) for each. `created` hears of each handler."""
+    made = []
+    domain.ensure_initialised()
     for spec in domain.handlers:
+        created(spec.name)
         if subscriptions.resolve(spec, domain.config).subscription_type != subscriptions.STREAM:
             continue
         with conn.transaction():
@@ -112,5 +120,5 @@ def create_queues(conn: psycopg.Connection[Any], domain: Domain) -> list[tuple[s
                 QUERIES["queue_create"], {"handler": spec.name, "category": spec.stream_category}
             ).fetchone()
         assert row is not None
-        created.append((spec.name, str(row[0]), str(row[1])))
-    return created
+        made.append((spec.name, str(row[0]), str(row[1])))
+    return made

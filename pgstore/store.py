@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -11,7 +12,7 @@ from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from pgstore import connection, unit_of_work
+from pgstore import connection, tracing, unit_of_work
 from pgstore._queries import QUERIES
 from pgstore.errors import InvalidMessage, translated_errors
 from pgstore.messages import Appended, Message, NewMessage
@@ -75,6 +76,22 @@ class EventStore:
         last position must be N (else WrongExpectedVersion).
         """
         batch = [messages] if isinstance(messages, NewMessage) else list(messages)
+        with tracing.span("pgstore.append", {"stream": stream_name, "count": len(batch)}):
+            return self._append(stream_name, batch, expected_version, conn)
+
+    def _append(
+        self,
+        stream_name: str,
+        batch: list[NewMessage],
+        expected_version: int | None,
+        conn: Connection | None,
+    ) -> list[Appended]:
+        carried = tracing.traceparent()
+        if carried is not None:  # the writer's trace continues in whoever handles these
+            batch = [
+                dataclasses.replace(m, metadata={"traceparent": carried, **(m.metadata or {})})
+                for m in batch
+            ]
         params = {
             "stream_name": stream_name,
             "ids": [m.id for m in batch],

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from pgstore.cli import handlers, inspect, server, store
+from pgstore.cli import handlers, inspect, observatory, server, store
 from pgstore.cli._base import DSN_HELP, Context, Exit
 
 __all__ = ["Exit", "main", "run"]
@@ -39,6 +39,7 @@ for command in (
     inspect.query_command,
     inspect.status,
     inspect.rewind,
+    observatory.observatory,
 ):
     main.add_command(command)
 main.add_command(inspect.rewind, "replay")  # the old name, kept for a release

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime
 from typing import Any
+
+from tqdm import tqdm
 
 from pgstore.messages import Message
 from pgstore.status import Horizon, Status
@@ -37,6 +40,14 @@ def cell(value: Any, width: int = 80) -> str:
     else:
         text = str(value)
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def progress(description: str, total: int | None = None, unit: str = "step") -> tqdm[Any]:
+    """A progress bar on stderr, shown only when stderr is a terminal (scripts and logs
+    get the plain lines instead)."""
+    return tqdm(
+        total=total, desc=description, unit=unit, file=sys.stderr, disable=not sys.stderr.isatty()
+    )
 
 
 def messages(found: list[Message]) -> str:

@@ -16,6 +16,7 @@ from pgstore import operations, subscriptions
 from pgstore._queries import QUERIES
 from pgstore.app import load_domain
 from pgstore.cli._base import Context, confirmed, dsn_option, pass_context, reported_errors
+from pgstore.cli.store import create_queues
 from pgstore.dispatch import Dispatcher
 from pgstore.dispatch.dead_letters import dumps
 from pgstore.domain import Domain
@@ -43,10 +44,29 @@ def domain_for(ctx: Context, app: str) -> Domain:
     help="Worker processes (they share stream handlers' queues).",
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-vv: debug).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per line (time, level, logger, pid, message).",
+)
+@click.option(
+    "--http",
+    metavar="HOST:PORT",
+    help="Serve /healthz and /metrics (Prometheus) here while dispatching.",
+)
 @dsn_option
 @pass_context
 def dispatch(
-    ctx: Context, app: str, once: bool, handlers: tuple[str, ...], workers: int, verbose: int
+    ctx: Context,
+    app: str,
+    once: bool,
+    handlers: tuple[str, ...],
+    workers: int,
+    verbose: int,
+    log_format: str,
+    http: str | None,
 ) -> None:
     """Run the event handlers of APP (`module` holding one Domain, or `module:domain`).
 
@@ -54,20 +74,45 @@ def dispatch(
     writes, so its database effects happen exactly once. Stops cleanly on
     SIGINT/SIGTERM: the batch in hand is finished and committed.
     """
-    logging.basicConfig(
-        level=logging.WARNING - 10 * (verbose + 1),
-        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(logging.WARNING - 10 * (verbose + 1), log_format)
     if workers > 1:
+        if http:
+            raise click.UsageError("--http serves one process: give it to one worker at a time")
         sys.exit(run_workers(ctx, workers))
     with reported_errors():
         domain = domain_for(ctx, app)
-        dispatcher = Dispatcher(domain, handlers=list(handlers) or None, once=once)
+        dispatcher = Dispatcher(domain, handlers=list(handlers) or None, once=once, http=http)
         dispatcher.install_signal_handlers()
         names = ", ".join(s.spec.name for s in dispatcher.subscriptions)
         click.echo(f"pgstore: dispatching {names}" + (" (once)" if once else ""), err=True)
         dispatcher.run()
         domain.close()
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per log record, for log collectors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(level: int, log_format: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        JsonFormatter()
+        if log_format == "json"
+        else logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    )
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def run_workers(ctx: Context, workers: int) -> int:
@@ -220,7 +265,7 @@ def queues_list(ctx: Context) -> None:
 def queues_create(ctx: Context, app: str) -> None:
     """Create the queues of APP's stream handlers (the dispatcher also does at start)."""
     with reported_errors(), ctx.connect() as conn:
-        created = operations.create_queues(conn, load_domain(app))
+        created = create_queues(conn, load_domain(app))
         conn.commit()
     for handler, queue, dead_letter_queue in created:
         click.echo(f"{handler}: {queue}, {dead_letter_queue}")

@@ -210,10 +210,11 @@ def follow(conn: psycopg.Connection[Any], handler: str) -> None:
         return int(row[0]) if row else 0
 
     total = lag()
-    with click.progressbar(length=total, label=f"{handler} catching up") as bar:
+    with _render.progress(f"{handler} catching up", total=total, unit="event") as bar:
         done = 0
         while done < total:
             remaining = lag()
             bar.update(max(0, total - remaining - done))
             done = max(done, total - remaining)
             time.sleep(0.2)
+    click.echo(f"{handler}: caught up", err=True)

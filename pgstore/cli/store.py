@@ -23,6 +23,7 @@ from pgstore.cli._base import (
     pass_context,
     reported_errors,
 )
+from pgstore.domain import Domain
 from pgstore.errors import MigrationError
 from pgstore.messages import NewMessage, is_category
 
@@ -63,9 +64,15 @@ def migrate(
                     + "; `pgstore migrate` refuses to run"
                 )
             return
-        applied = migrations.migrate(
-            conn, progress=lambda text: click.echo(f"pgstore: {text}", err=True)
-        )
+        with _render.progress("migrating") as bar:
+
+            def report(text: str) -> None:
+                if bar.disable:
+                    click.echo(f"pgstore: {text}", err=True)
+                bar.set_postfix_str(text[:60])
+                bar.update()
+
+            applied = migrations.migrate(conn, progress=report)
         if message_store_role:
             migrations.create_message_store_role(conn)
             click.echo("role message_store: ready")
@@ -76,8 +83,7 @@ def migrate(
                 "pgstore_query: ready"
             )
         if app:
-            domain = load_domain(app)
-            for handler, queue, dead_letter_queue in operations.create_queues(conn, domain):
+            for handler, queue, dead_letter_queue in create_queues(conn, load_domain(app)):
                 click.echo(f"{handler}: {queue}, {dead_letter_queue}")
         click.echo(f"migrated: {len(applied)} migration(s) applied, functions up to date")
 
@@ -99,6 +105,17 @@ def rebase(ctx: Context, yes: bool) -> None:
         )
     else:
         click.echo(f"offset {old} -> {new}: new positions land above the stored ones")
+
+
+def create_queues(conn: Any, domain: Domain) -> list[tuple[str, str, str]]:
+    """Create the domain's stream handlers' queues, with a bar for a large app."""
+    streams = len(domain.handlers)
+    with _render.progress("creating queues", total=streams, unit="handler") as bar:
+
+        def created(_: str) -> None:
+            bar.update()
+
+        return operations.create_queues(conn, domain, created=created)
 
 
 def parse_json_object(text: str, what: str) -> dict[str, Any]:

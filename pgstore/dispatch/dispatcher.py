@@ -16,6 +16,8 @@ from pgstore import connection, subscriptions
 from pgstore import migrate as migrations
 from pgstore._queries import QUERIES
 from pgstore.dispatch.event_store import EventStoreSubscription
+from pgstore.dispatch.health import Health, serve
+from pgstore.dispatch.metrics import DispatchMetrics
 from pgstore.dispatch.stream import StreamSubscription
 from pgstore.dispatch.subscription import Session, Subscription
 from pgstore.dispatch.wakeup import Listener
@@ -56,10 +58,18 @@ class Dispatcher:
     """Runs the event handlers of one domain until stopped (or, with once=True, drained)."""
 
     def __init__(
-        self, domain: Domain, *, handlers: list[str] | None = None, once: bool = False
+        self,
+        domain: Domain,
+        *,
+        handlers: list[str] | None = None,
+        once: bool = False,
+        http: str | None = None,
     ) -> None:
+        """`http`: HOST:PORT to serve /healthz and /metrics on while dispatching."""
         self.domain = domain
         self.once = once
+        self.http = http
+        self.health: Health | None = None
         self.stopping = threading.Event()
         domain.ensure_initialised()
         specs = [
@@ -90,8 +100,22 @@ class Dispatcher:
     def run(self) -> None:
         """Dispatch until stopped; reconnect with back-off when the database goes away.
         Handlers see the domain as ``pgstore.current_domain``."""
-        with activated(self.domain):
-            self._run()
+        server = None
+        if self.http:
+            conninfo = connection.resolve(self.domain.dsn).conninfo
+            self.health = Health(conninfo, stall_seconds=max(self.poll_seconds * 3, 30.0))
+            metrics = DispatchMetrics()
+            for subscription in self.subscriptions:
+                subscription.processor.observer = metrics
+            server = serve(self.http, self.health, metrics)
+        try:
+            with activated(self.domain):
+                self._run()
+        finally:
+            if self.health is not None:
+                self.health.reason = "stopped"
+            if server is not None:
+                server.should_exit = True
 
     def _run(self) -> None:
         conninfo = connection.resolve(self.domain.dsn).conninfo
@@ -124,6 +148,7 @@ class Dispatcher:
             except psycopg.OperationalError as error:
                 if self.once and self.stopping.is_set():
                     return
+                self._unwell(f"reconnecting to the database ({str(error).strip()[:120]})")
                 logger.warning(
                     "database connection lost (%s); reconnecting in %.1fs",
                     str(error).strip().splitlines()[0],
@@ -141,6 +166,7 @@ class Dispatcher:
         have, need = migrations.schema_version(conn), len(migrations.discover())
         if have >= need:
             return True
+        self._unwell(f"waiting for `pgstore migrate` (schema {have}, needs {need})")
         logger.warning(
             "the database schema is at migration %d, this pgstore needs %d: "
             "waiting for `pgstore migrate`",
@@ -167,9 +193,15 @@ class Dispatcher:
                     handler,
                 )
 
+    def _unwell(self, reason: str) -> None:
+        if self.health is not None:
+            self.health.reason = reason
+
     def _loop(self, conn: psycopg.Connection[Any], listener: Listener) -> None:
         recheck = False
         while not self.stopping.is_set():
+            if self.health is not None:
+                self.health.beat()
             worked = self._pass(conn)
             if worked:
                 continue  # read until nothing new

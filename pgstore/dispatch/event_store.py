@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from pgstore import tracing
 from pgstore._queries import QUERIES
 from pgstore.dispatch.dead_letters import TableDeadLetters
 from pgstore.dispatch.processing import Item, Outcome, message_of
@@ -101,7 +102,10 @@ class EventStoreSubscription(Subscription):
                 handled += outcome is Outcome.HANDLED
                 return False
 
-            self.processor.process_batch(conn, items, skip=park_if_held, on_outcome=settle)
+            if items:
+                self.processor.observer.batch(self.spec.name, len(items))
+                with tracing.span(f"pgstore.dispatch {self.spec.name}", {"size": len(items)}):
+                    self.processor.process_batch(conn, items, skip=park_if_held, on_outcome=settle)
             if items:
                 position = message_of(items[-1]).global_position + 1
                 advanced = conn.execute(

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from pgstore import unit_of_work
+from pgstore import tracing, unit_of_work
 from pgstore._queries import QUERIES
 from pgstore.dispatch.dead_letters import DeadLetter, DeadLetters
+from pgstore.dispatch.metrics import Observer
 from pgstore.envelope import origin_stream
 from pgstore.errors import (
     AggregateConflict,
@@ -85,6 +86,7 @@ class MessageProcessor:
         self.config = config
         self.dead_letters = dead_letters
         self.conflicts = 0  # re-runs since the caller last saved the count
+        self.observer: Observer = Observer()  # metrics, with `pgstore dispatch --http`
         self._failed: set[str] = set()  # message ids with a failure row to clear on success
 
     def load_failures(self, conn: psycopg.Connection[Any]) -> None:
@@ -222,9 +224,23 @@ class MessageProcessor:
             except (ValidationError, TypeError, ValueError) as error:
                 raise Undeliverable(f"cannot deserialise {item.type}: {error}") from error
         handler = self.spec.cls()
-        with unit_of_work.joined(unit_of_work.UnitOfWork(conn, item, lock_on_load=lock_on_load)):
+        metadata = item.metadata
+        attributes = {
+            "pgstore.handler": self.spec.name,
+            "pgstore.message.id": item.id,
+            "pgstore.message.type": item.type,
+            "pgstore.stream": item.stream_name,
+            "pgstore.correlation_id": (metadata or {}).get("correlation_id"),
+            "pgstore.causation_id": (metadata or {}).get("causation_id"),
+        }
+        started = time.monotonic()
+        with (
+            tracing.continued(f"pgstore.handle {self.spec.name}", metadata, attributes),
+            unit_of_work.joined(unit_of_work.UnitOfWork(conn, item, lock_on_load=lock_on_load)),
+        ):
             for name in self.spec.methods_for(item.type):
                 getattr(handler, name)(payload)
+        self.observer.handled(self.spec.name, time.monotonic() - started)
 
     def _rerun(self, item: Item, error: BaseException, reruns: int) -> bool:
         """Whether to run a message again at once, after a pause (which it takes).
@@ -244,7 +260,9 @@ class MessageProcessor:
             return False
         if reruns >= bound:
             return False
-        self.conflicts += isinstance(error, TRANSIENT)
+        if isinstance(error, TRANSIENT):
+            self.conflicts += 1
+            self.observer.conflict(self.spec.name)
         message = message_of(item)
         logger.info(
             "%s: %s on %s %s (stream %s); running it again (%d of %d)",
@@ -286,6 +304,7 @@ class MessageProcessor:
         counted, first_failed_at, last_failed_at = row
         attempts = max(int(counted), attempt or 0)
         self._failed.add(str(message.id))
+        self.observer.failed(self.spec.name)
         last = final or attempts >= self.config.attempts
         logger.error(
             "%s failed on %s %s (stream %s), attempt %d of %d%s\n%s",
@@ -312,6 +331,7 @@ class MessageProcessor:
             if isinstance(item, Undecodable):
                 letter = letter.with_raw(item.raw_data, item.raw_metadata)
             self.dead_letters.put(conn, letter)
+            self.observer.dead(self.spec.name)
             logger.error(
                 "%s dead-lettered %s after %d attempt(s)", self.spec.name, message.id, attempts
             )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import sql
 
+from pgstore import tracing
 from pgstore._queries import QUERIES
 from pgstore.dispatch.dead_letters import QueueDeadLetters
 from pgstore.dispatch.event_store import decode_item
@@ -181,13 +182,15 @@ class StreamSubscription(Subscription):
                 done.append(batch[index][0])
             return False
 
-        self.processor.process_batch(
-            conn,
-            items,
-            attempts=[int(row[1]) for row in batch],
-            skip=held_back,
-            on_outcome=settle,
-        )
+        self.processor.observer.batch(self.spec.name, len(items))
+        with tracing.span(f"pgstore.dispatch {self.spec.name}", {"size": len(items)}):
+            self.processor.process_batch(
+                conn,
+                items,
+                attempts=[int(row[1]) for row in batch],
+                skip=held_back,
+                on_outcome=settle,
+            )
         # One statement for the batch: delete what was dealt with, and the claim.
         conn.execute(
             QUERIES["queue_settle"], {"queue": self.queue, "done": done, "token": self.token}

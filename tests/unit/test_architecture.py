@@ -69,12 +69,12 @@ def test_no_import_circles() -> None:
 
 # ARCHITECTURE.md's layers, top first: a module imports only its own layer and above.
 LAYERS = [
-    {"errors", "_queries", "_resources", "connection", "server"},
+    {"errors", "_queries", "_resources", "connection", "server", "tracing"},
     {"messages", "unit_of_work", "store", "migrate"},
     {"_fields", "fields", "model", "config", "handlers", "envelope", "repository", "subscriptions"},
     {"commands", "domain"},
     {"dispatch"},
-    {"status", "operations", "sandbox", "_allowlist", "query_login", "app"},
+    {"status", "operations", "sandbox", "_allowlist", "query_login", "app", "observatory"},
     {"cli", "__main__", ""},
 ]
 
