@@ -52,22 +52,12 @@ def connect(
 def _as_query_login(
     admin: psycopg.Connection[Any], conninfo: str, notice: Callable[[str], None]
 ) -> psycopg.Connection[Any]:
-    row = admin.execute(QUERIES["query_login_exists"]).fetchone()
-    assert row is not None
-    if not (row[0] and row[1]):
-        try:
-            create_roles(admin)
-        except psycopg.errors.InsufficientPrivilege as error:
-            raise NotConfined(
-                "pgstore query runs as the login pgstore_query, which this database does not "
-                "have yet: run `pgstore migrate --roles` as a role that may create roles, "
-                "or give --query-dsn (a login granted only pgstore_reader)"
-            ) from error
-        notice("created the roles pgstore_reader, pgstore_writer, pgstore_dispatcher and the "
-               "login pgstore_query (as `pgstore migrate --roles` does)")  # fmt: skip
-    password = secrets.token_urlsafe(32)
+    # One `pgstore query` (or observatory connection) at a time creates the roles and
+    # sets the password: concurrent ones would collide on both.
     admin.execute(QUERIES["query_login_lock"], _LOCK_KEYS)
     try:
+        _ensure_roles(admin, notice)
+        password = secrets.token_urlsafe(32)
         until = admin.execute(QUERIES["server_time_in"], {"seconds": PASSWORD_SECONDS}).fetchone()
         assert until is not None
         # Only the hash travels (and could reach the server log).
@@ -97,3 +87,20 @@ def _as_query_login(
             ) from error
     finally:
         admin.execute(QUERIES["query_login_unlock"], _LOCK_KEYS)
+
+
+def _ensure_roles(admin: psycopg.Connection[Any], notice: Callable[[str], None]) -> None:
+    row = admin.execute(QUERIES["query_login_exists"]).fetchone()
+    assert row is not None
+    if row[0] and row[1]:
+        return
+    try:
+        create_roles(admin)
+    except psycopg.errors.InsufficientPrivilege as error:
+        raise NotConfined(
+            "pgstore query runs as the login pgstore_query, which this database does not "
+            "have yet: run `pgstore migrate --roles` as a role that may create roles, "
+            "or give --query-dsn (a login granted only pgstore_reader)"
+        ) from error
+    notice("created the roles pgstore_reader, pgstore_writer, pgstore_dispatcher and the "
+           "login pgstore_query (as `pgstore migrate --roles` does)")  # fmt: skip
