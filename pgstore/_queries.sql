@@ -483,6 +483,10 @@ IMMUTABLE PARALLEL SAFE AS $$ SELECT {offset}::bigint $$
 -- name: sandbox_read_only
 SET TRANSACTION READ ONLY
 
+-- name: observatory_session
+-- The observatory's reader sessions: no page waits on a slow query for long.
+SELECT set_config('statement_timeout', %(timeout)s, false)
+
 -- name: sandbox_settings
 -- pgstore query's transaction: its statement timeout, and only pg_catalog on the path.
 SELECT set_config('statement_timeout', %(timeout)s, true),

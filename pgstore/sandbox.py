@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,8 @@ _SOURCE_VIEW = "pgstore.events"
 # sent; with the row cap this bounds what the client holds.
 MAX_ROW_BYTES = 8 * 1024 * 1024
 MAX_TIMEOUT_SECONDS = 3600.0
+# Rows fetched per round trip from the server-side cursor.
+FETCH_CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -267,12 +270,14 @@ def run(
     limit: int,
     timeout_seconds: float = 10.0,
     explain: bool = False,
+    on_rows: Callable[[int], object] | None = None,
 ) -> tuple[str, Result]:
     """Rewrite and run a query, on a connection confined to pgstore_reader (see
     `pgstore.query_login`), in a READ ONLY transaction with a statement timeout.
 
     At most `limit` rows come back (whatever the query's shape), each at most
-    MAX_ROW_BYTES in text form, read through a server-side cursor.
+    MAX_ROW_BYTES in text form, read through a server-side cursor in chunks
+    (`on_rows` hears how many each brought: a progress bar's feed).
     """
     if not 0 < timeout_seconds <= MAX_TIMEOUT_SECONDS:
         raise InvalidArgument(
@@ -303,6 +308,13 @@ def run(
         ).format(sql.SQL(rewritten), MAX_ROW_BYTES, limit + 1)
         with conn.cursor(name="pgstore_query") as cursor:
             cursor.execute(wrapped)
-            rows = cursor.fetchmany(limit + 1)
+            rows: list[tuple[Any, ...]] = []
+            while len(rows) <= limit:
+                chunk = cursor.fetchmany(min(FETCH_CHUNK, limit + 1 - len(rows)))
+                if not chunk:
+                    break
+                rows.extend(chunk)
+                if on_rows is not None:
+                    on_rows(len(chunk))
             columns = [d.name for d in cursor.description or []]
     return rewritten, Result(columns, rows[:limit], truncated=len(rows) > limit)

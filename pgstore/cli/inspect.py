@@ -89,13 +89,21 @@ def query_command(
     """
     with reported_errors():
         sandbox.rewrite(sql)  # refuse a bad query before connecting anywhere
-        with query_login.connect(
-            ctx.target.conninfo,
-            query_conninfo=query_dsn,
-            notice=lambda text: click.echo(f"pgstore: {text}", err=True),
-        ) as conn:
+        with (
+            query_login.connect(
+                ctx.target.conninfo,
+                query_conninfo=query_dsn,
+                notice=lambda text: click.echo(f"pgstore: {text}", err=True),
+            ) as conn,
+            _render.progress("fetching", total=limit, unit="row") as bar,
+        ):
             rewritten, result = sandbox.run(
-                conn, sql, limit=limit, timeout_seconds=timeout_seconds, explain=explain
+                conn,
+                sql,
+                limit=limit,
+                timeout_seconds=timeout_seconds,
+                explain=explain,
+                on_rows=bar.update,
             )
     if explain:
         click.echo(rewritten)

@@ -19,6 +19,7 @@ from pgstore._queries import QUERIES
 from pgstore.domain import Domain
 
 PAGE = 50
+STATEMENT_TIMEOUT = "10s"
 CHAIN_DEPTH = 20
 
 
@@ -27,9 +28,12 @@ class ReaderPool:
     login given), made again when one breaks."""
 
     def __init__(self, conninfo: str, *, reader_conninfo: str | None = None, size: int = 4) -> None:
-        self._connect: Callable[[], psycopg.Connection[Any]] = lambda: query_login.connect(
-            conninfo, query_conninfo=reader_conninfo
-        )
+        def connect() -> psycopg.Connection[Any]:
+            conn = query_login.connect(conninfo, query_conninfo=reader_conninfo)
+            conn.execute(QUERIES["observatory_session"], {"timeout": STATEMENT_TIMEOUT})
+            return conn
+
+        self._connect: Callable[[], psycopg.Connection[Any]] = connect
         self._idle: queue.LifoQueue[psycopg.Connection[Any]] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(size)
 
