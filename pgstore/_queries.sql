@@ -328,7 +328,7 @@ SELECT pgstore.release_dead_claims(%(queue)s)
 -- name: status_handlers
 SELECT handler, subscription_type, category, position, lag_events, lag_seconds,
        queue_depth, dead_letters, last_error, last_failed_at, waiting_events,
-       waiting_seconds, conflicts
+       waiting_seconds, conflicts, failing
   FROM pgstore.handlers
  ORDER BY handler
 

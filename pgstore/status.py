@@ -30,6 +30,10 @@ class HandlerStatus:
     """Committed events it cannot see yet: a transaction holds the horizon back."""
     waiting_seconds: float = 0.0
     conflicts: int = 0
+    failing: int = 0
+    """Messages whose failures are being retried now."""
+    rate: float | None = None
+    """Events handled per second lately (the observatory measures it; None otherwise)."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ def collect(conn: psycopg.Connection[Any], domain: Domain | None = None) -> Stat
             waiting_events=int(row[10]),
             waiting_seconds=round(max(float(row[11]), 0.0), 3),
             conflicts=int(row[12]),
+            failing=int(row[13]),
         )
         for row in rows
     ]

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from pgstore.observatory.app import create_app
-from pgstore.observatory.data import Observatory, ReaderPool, Search
+from pgstore.observatory.data import Observatory, RateMeter, ReaderPool, Search
 
-__all__ = ["Observatory", "ReaderPool", "Search", "create_app"]
+__all__ = ["Observatory", "RateMeter", "ReaderPool", "Search", "create_app"]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,8 @@ from pgstore.domain import Domain
 PAGE = 50
 STATEMENT_TIMEOUT = "10s"
 CHAIN_DEPTH = 20
+# Rates are measured over at least this long, so two quick page loads do not make one.
+RATE_SECONDS = 1.0
 
 
 class ReaderPool:
@@ -79,13 +82,52 @@ class Search:
     before: int | None = None
 
 
+class RateMeter:
+    """Events handled per second, per handler, between two looks at the status.
+
+    A handler has handled its category's events less those it lags behind and those
+    waiting above the horizon; the change in that count over the time between two
+    looks (at least RATE_SECONDS apart) is its rate."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last: tuple[float, dict[str, int]] | None = None
+        self._rates: dict[str, float] = {}
+
+    def measure(
+        self, handlers: list[status.HandlerStatus], category_events: dict[str, int]
+    ) -> dict[str, float]:
+        handled = {
+            h.handler: category_events.get(h.category, 0) - h.lag_events - h.waiting_events
+            for h in handlers
+            if h.started
+        }
+        now = self._clock()
+        with self._lock:
+            if self._last is None:
+                self._last = (now, handled)
+            elif now - self._last[0] >= RATE_SECONDS:
+                then, before = self._last
+                self._rates = {
+                    name: round(max(count - before[name], 0) / (now - then), 2)
+                    for name, count in handled.items()
+                    if name in before
+                }
+                self._last = (now, handled)
+            return dict(self._rates)
+
+
 class Observatory:
     """The observatory's reads: status, events, one event and its causation chain, dead
     letters. Every one is a named query with a bound on what it returns."""
 
-    def __init__(self, pool: ReaderPool, domains: list[Domain]) -> None:
+    def __init__(
+        self, pool: ReaderPool, domains: list[Domain], rates: RateMeter | None = None
+    ) -> None:
         self.pool = pool
         self.domains = domains
+        self.rates = rates or RateMeter()
 
     def status(self) -> status.Status:
         with self.pool.connection() as conn:
@@ -94,8 +136,15 @@ class Observatory:
                 extra = status.collect(conn, domain)
                 known = {h.handler for h in collected.handlers}
                 collected.handlers.extend(h for h in extra.handlers if h.handler not in known)
-        collected.handlers.sort(key=lambda h: h.handler)
-        return collected
+        events = {row["category"]: row["events"] for row in self.categories()}
+        rates = self.rates.measure(collected.handlers, events)
+        return replace(
+            collected,
+            handlers=sorted(
+                (replace(h, rate=rates.get(h.handler)) for h in collected.handlers),
+                key=lambda h: h.handler,
+            ),
+        )
 
     def categories(self) -> list[dict[str, Any]]:
         with self.pool.connection() as conn:

@@ -26,6 +26,7 @@ class StoreCollector(Collector):
             "dead_letters": "Messages the handler gave up on",
             "queue_depth": "Messages in the handler's pgmq queue (stream handlers)",
             "waiting_events": "Committed events the read horizon holds back from the handler",
+            "failing": "Messages whose failures the handler is retrying now",
         }
         for name, text in gauges.items():
             family = GaugeMetricFamily(f"pgstore_handler_{name}", text, labels=["handler"])

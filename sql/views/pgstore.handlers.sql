@@ -7,7 +7,8 @@
 -- waiting_events counts the committed messages it cannot see yet because a
 -- transaction holds the horizon back, and waiting_seconds is how long the oldest of
 -- them has waited: a stall shows there, not in lag. last_error is the latest of a
--- failure being retried and a dead letter. conflicts counts the races re-run at once.
+-- failure being retried and a dead letter. conflicts counts the races re-run at once;
+-- failing, the messages whose failures are being retried now.
 CREATE OR REPLACE VIEW pgstore.handlers AS
 SELECT
   p.handler,
@@ -27,7 +28,8 @@ SELECT
   p.updated_at,
   waiting.events AS waiting_events,
   coalesce(extract(epoch FROM now() - waiting.oldest), 0)::double precision AS waiting_seconds,
-  p.conflicts
+  p.conflicts,
+  (SELECT count(*) FROM pgstore.handler_failures f WHERE f.handler = p.handler) AS failing
 FROM pgstore.handler_positions p
 LEFT JOIN pgstore.stream_subscriptions s ON s.handler = p.handler
 CROSS JOIN LATERAL (

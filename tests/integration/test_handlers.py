@@ -17,6 +17,7 @@ from pgstore.dispatch.dead_letters import TableDeadLetters
 from pgstore.dispatch.subscription import Session
 from pgstore.errors import ConfigurationError
 from pgstore.repository import AggregateConflict
+from pgstore.status import collect
 from tests.waiting import wait_until
 
 
@@ -238,6 +239,8 @@ def test_retry_counts_survive_a_restart(
         subscription.start(work, Session(1))
         subscription.tick(work)  # first attempt fails
     assert conn.execute("SELECT attempts FROM pgstore.handler_failures").fetchone() == (1,)
+    failing = {h.handler: h.failing for h in collect(conn).handlers}
+    assert failing[subscription.spec.name] == 1  # status shows the retry in progress
 
     drain(shop)  # "restarted": a new dispatcher continues the count and succeeds
     assert len(recorder.errors) == 2

@@ -120,3 +120,24 @@ def test_the_observatory_reads_as_a_login_that_cannot_write(dsn: str) -> None:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM pgstore.aggregates")
     pool.close()
+
+
+def test_rate_and_failing_per_handler(dsn: str, walked: dict[str, Any]) -> None:
+    from pgstore.observatory import RateMeter
+
+    now = [100.0]
+    observatory = Observatory(ReaderPool(dsn), [bookstore], RateMeter(clock=lambda: now[0]))
+    first = observatory.status().handlers[0]
+    assert first.rate is None and first.failing == 0  # one look measures nothing
+    for _ in range(3):
+        order = Order(book_id="1", quantity=1, total_amount=10)
+        order.ship_order()
+        bookstore.repository_for(Order).add(order)
+    Dispatcher(bookstore, once=True).run()
+    now[0] += 2.0
+    assert observatory.status().handlers[0].rate == 1.5  # three events in two seconds
+    now[0] += 0.5  # too soon to measure again: the last rate stands
+    assert observatory.status().handlers[0].rate == 1.5
+    now[0] += 1.0
+    assert observatory.status().handlers[0].rate == 0.0
+    observatory.pool.close()
