@@ -1,4 +1,5 @@
-"""Append throughput against a plain INSERT of the same row shape, same clients, same run.
+"""Append throughput against a plain INSERT of the same row shape and against Message DB's
+write path (bench/sql/message_db_write.sql), same clients, same run.
 
 python bench/append.py [--quick]
 """
@@ -9,6 +10,7 @@ import multiprocessing
 import statistics
 import uuid
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -49,6 +51,11 @@ APPEND_BATCH = (
     "SELECT count(*) FROM pgstore.append_messages("
     "%s, %s::uuid[], %s::text[], %s::jsonb[], %s::jsonb[])"
 )
+# Message DB's write, rebuilt in the scratch database; and pgstore's own Message DB
+# surface, the same call a Message DB client makes.
+MESSAGE_DB_WRITE = "SELECT bench_mdb.write_message(%s, %s, %s, %s, %s)"
+PGSTORE_WRITE = "SELECT message_store.write_message(%s, %s, %s, %s, %s)"
+MESSAGE_DB_SQL = Path(__file__).resolve().parent / "sql" / "message_db_write.sql"
 BATCH = 100
 DATA = {"book_id": "1", "quantity": 10, "total_amount": 100, "note": "x" * 100}
 META = {"correlation_id": "c", "causation_id": None, "schema_version": 1}
@@ -84,6 +91,14 @@ def plain_insert(
 def append_one(categories: int, conn: psycopg.Connection[Any], index: int, count: int) -> int:
     stream = stream_for(index, count, categories)
     conn.execute(APPEND, (stream, uuid.uuid4(), "Happened", Jsonb(DATA), Jsonb(META)))
+    return 1
+
+
+def write_message(
+    statement: str, categories: int, conn: psycopg.Connection[Any], index: int, count: int
+) -> int:
+    stream = stream_for(index, count, categories)
+    conn.execute(statement, (str(uuid.uuid4()), stream, "Happened", Jsonb(DATA), Jsonb(META)))
     return 1
 
 
@@ -127,7 +142,7 @@ def measure(
     with psycopg.connect(conninfo, autocommit=True) as conn:
         # Positions restart with the pool.
         conn.execute(
-            "TRUNCATE bench_plain, bench_indexed,"
+            "TRUNCATE bench_plain, bench_indexed, bench_mdb.messages,"
             " pgstore.messages, pgstore.message_ids, pgstore.stream_heads"
         )
     with ClientPool(conninfo, clients) as pool:
@@ -138,6 +153,8 @@ def measure(
                 "indexed": partial(plain_insert, "bench_indexed", categories),
                 "table": partial(plain_insert, "pgstore.messages", categories),
                 "pgstore": partial(append_one, categories),
+                "message_db": partial(write_message, MESSAGE_DB_WRITE, categories),
+                "pgstore_write_message": partial(write_message, PGSTORE_WRITE, categories),
             },
             rounds,
             seconds,
@@ -145,11 +162,14 @@ def measure(
     report.add(
         test="single append",
         clients=clients,
-        categories="one" if categories == 1 else "many",
+        categories=categories,
         bare_insert_per_s=round(statistics.median(rates["bare"])),
         indexed_insert_per_s=round(statistics.median(rates["indexed"])),
         table_insert_per_s=round(statistics.median(rates["table"])),
         pgstore_per_s=round(statistics.median(rates["pgstore"])),
+        message_db_per_s=round(statistics.median(rates["message_db"])),
+        ratio_message_db=median_ratio(rates, "pgstore", "message_db"),
+        write_message_ratio_message_db=median_ratio(rates, "pgstore_write_message", "message_db"),
         ratio_bare=median_ratio(rates, "pgstore", "bare"),
         ratio_indexed=median_ratio(rates, "pgstore", "indexed"),
         ratio_table=median_ratio(rates, "pgstore", "table"),
@@ -165,7 +185,7 @@ def measure_batches(
     report.add(
         test=f"batch of {BATCH}",
         clients=clients,
-        categories="one",
+        categories=1,
         bare_insert_per_s=round(statistics.median(rates["bare"])),
         pgstore_per_s=round(statistics.median(rates["pgstore"])),
         ratio_bare=median_ratio(rates, "pgstore", "bare"),
@@ -179,6 +199,7 @@ def main() -> None:
     with scratch_database(args.dsn, "append") as conninfo:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(PLAIN_TABLE)
+            conn.execute(MESSAGE_DB_SQL.read_text())
         report.notes.append(
             f"PostgreSQL {server_version(conninfo)}; {rounds} interleaved rounds of {seconds}s"
             " per contender, medians"
@@ -190,9 +211,9 @@ def main() -> None:
         watcher.start()
         try:
             shapes = (
-                [(1, 1), (4, 1), (16, 1), (16, 100)]
+                [(1, 1), (4, 1), (16, 1), (16, 20)]
                 if args.quick
-                else [(c, k) for c in (1, 4, 16) for k in (1, 100)]
+                else [(c, k) for c in (1, 4, 16) for k in (1, 20)]
             )
             for clients, categories in shapes:
                 measure(report, conninfo, clients, categories, rounds, seconds)

@@ -19,7 +19,10 @@ SERIES = [
     ("indexed_insert_per_s", "plain INSERT, event-store indexes", ":"),
     ("table_insert_per_s", "INSERT into pgstore.messages", "-."),
     ("pgstore_per_s", "pgstore.append_messages", "-"),
+    ("message_db_per_s", "Message DB's write_message", (0, (5, 1, 1, 1))),
 ]
+# Series that change with the category count (the plain INSERTs do not).
+PER_CATEGORY = {"pgstore_per_s", "message_db_per_s"}
 
 
 def main() -> None:
@@ -40,23 +43,28 @@ def main() -> None:
     rows: list[dict[str, Any]] = [row for row in document["rows"] if row["test"] == "single append"]
 
     figure, axes = pyplot.subplots(figsize=(7, 4.5))
-    for categories, marker in (("one", "o"), ("many", "s")):
+    for categories, marker in zip(
+        sorted({int(row["categories"]) for row in rows}), "os^v", strict=False
+    ):
         shaped = sorted(
-            (row for row in rows if row["categories"] == categories),
+            (row for row in rows if int(row["categories"]) == categories),
             key=lambda row: int(row["clients"]),
         )
-        if not shaped:
-            continue
         clients = [int(row["clients"]) for row in shaped]
         for column, label, style in SERIES:
-            if categories == "many" and column != "pgstore_per_s":
-                continue  # the baselines do not depend on the category count
+            if categories > 1 and column not in PER_CATEGORY:
+                continue
+            points = [
+                (c, row[column]) for c, row in zip(clients, shaped, strict=True) if column in row
+            ]
+            if not points:
+                continue
             axes.plot(
-                clients,
-                [row[column] for row in shaped],
+                [c for c, _ in points],
+                [value for _, value in points],
                 linestyle=style,
                 marker=marker,
-                label=f"{label} ({categories} categor{'y' if categories == 'one' else 'ies'})",
+                label=f"{label} ({categories} categor{'y' if categories == 1 else 'ies'})",
             )
     axes.set_xscale("log", base=2)
     axes.set_xticks([1, 4, 16], labels=["1", "4", "16"])
