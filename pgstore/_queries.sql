@@ -42,7 +42,7 @@ SELECT version, data, domain FROM pgstore.aggregates
  LIMIT 1
 
 -- name: aggregate_find
-SELECT version, data, domain FROM pgstore.aggregates
+SELECT id, version, data, domain FROM pgstore.aggregates
  WHERE domain IN (%(domain)s, '') AND category = %(category)s AND data @> %(filter)s
  ORDER BY id LIMIT %(limit)s
 
@@ -54,6 +54,20 @@ ON CONFLICT (domain, category, id) DO NOTHING
 -- name: aggregate_update
 UPDATE pgstore.aggregates
    SET version = version + 1, data = %(data)s, updated_at = now()
+ WHERE domain = %(row_domain)s AND category = %(category)s AND id = %(id)s
+   AND version = %(expected_version)s
+
+-- name: aggregate_insert_at
+-- A new aggregate saved (perhaps more than once) in a dispatch batch: see deferred.py.
+INSERT INTO pgstore.aggregates (domain, category, id, version, data)
+VALUES (%(domain)s, %(category)s, %(id)s, %(version)s, %(data)s)
+ON CONFLICT (domain, category, id) DO NOTHING
+
+-- name: aggregate_update_to
+-- An aggregate's saves in a dispatch batch, as one: the row must still be at the
+-- version the batch read.
+UPDATE pgstore.aggregates
+   SET version = %(version)s, data = %(data)s, updated_at = now()
  WHERE domain = %(row_domain)s AND category = %(category)s AND id = %(id)s
    AND version = %(expected_version)s
 
@@ -528,7 +542,7 @@ SELECT version, data, domain FROM pgstore.aggregates
    FOR UPDATE
 
 -- name: aggregate_find_for_update
-SELECT version, data, domain FROM pgstore.aggregates
+SELECT id, version, data, domain FROM pgstore.aggregates
  WHERE domain IN (%(domain)s, '') AND category = %(category)s AND data @> %(filter)s
  ORDER BY id LIMIT %(limit)s
    FOR UPDATE

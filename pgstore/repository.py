@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from psycopg.types.json import Jsonb
 
-from pgstore import unit_of_work
+from pgstore import tracing, unit_of_work
+from pgstore.deferred import DeferredWrites, scalar_probe
 from pgstore.envelope import new_message
 from pgstore.errors import (
     AggregateConflict,
@@ -18,6 +19,8 @@ from pgstore.errors import (
     PgstoreError,
     translated_errors,
 )
+from pgstore.messages import Appended
+from pgstore.store import append_params
 
 __all__ = ["AggregateConflict", "MultipleFound", "NotFound", "Repository"]
 from pgstore._queries import QUERIES
@@ -65,8 +68,21 @@ class Repository(Generic[A]):
                 f"This repository stores {self.aggregate.__name__}, not {type(aggregate).__name__}"
             )
         with self._transaction() as unit:
+            # In a dispatch batch, a state-stored aggregate's save and its events are
+            # held back and sent with the rest of the batch (see pgstore.deferred).
+            deferred = None if aggregate.__pgstore_event_sourced__ else unit.deferred
             if aggregate.__pgstore_event_sourced__:
                 expected = aggregate._version
+            elif deferred is not None:
+                deferred.save(
+                    (self.domain, self.category, str(aggregate.id)),
+                    self.aggregate.__name__,
+                    aggregate._version,
+                    aggregate.to_dict(),
+                    getattr(aggregate, "_pgstore_row_domain", self.domain),
+                )
+                object.__setattr__(aggregate, "_version", aggregate._version + 1)
+                expected = None
             else:
                 self._save_state(unit.conn, aggregate)
                 expected = None  # the row's version already guards the aggregate
@@ -75,28 +91,41 @@ class Repository(Generic[A]):
                 messages = [
                     new_message(event, aggregate.stream_name, unit.handling) for event in events
                 ]
-                stored = self._store().append(
-                    aggregate.stream_name, messages, expected, conn=unit.conn
-                )
-                if self._appended is not None:
-                    notify, last = self._appended, (self.category, stored[-1].global_position)
-                    unit.after_commit.append(lambda: notify([last]))
+                if deferred is not None:
+                    stream = aggregate.stream_name
+                    with tracing.span("pgstore.append", {"stream": stream, "count": len(events)}):
+                        params = append_params(stream, messages, None)
+                    deferred.append(stream, params, self._after_commit(unit))
+                else:
+                    stored = self._store().append(
+                        aggregate.stream_name, messages, expected, conn=unit.conn
+                    )
+                    self._after_commit(unit)(stored)
         if aggregate.__pgstore_event_sourced__:
             object.__setattr__(aggregate, "_version", aggregate._version + len(events))
         aggregate._events.clear()
         return aggregate
 
     def get(self, aggregate_id: str) -> A:
-        with self._connection() as conn:
-            if self.aggregate.__pgstore_event_sourced__:
+        if self.aggregate.__pgstore_event_sourced__:
+            with self._connection() as conn:
                 return self._rebuild(conn, aggregate_id)
-            with translated_errors():
-                row = conn.execute(
-                    QUERIES[_locking("aggregate_load")],
-                    {"domain": self.domain, "category": self.category, "id": aggregate_id},
-                ).fetchone()
+        deferred = _deferred()
+        key = (self.domain, self.category, str(aggregate_id))
+        if deferred is not None:
+            known = deferred.loaded(key)
+            if known is not None:
+                return self._from_row(*known)
+        # Nothing is held back for an aggregate the batch has not seen: no flush.
+        with self._connection(flush=False) as conn, translated_errors():
+            row = conn.execute(
+                QUERIES[_locking("aggregate_load")],
+                {"domain": self.domain, "category": self.category, "id": aggregate_id},
+            ).fetchone()
         if row is None:
             raise NotFound(f"No {self.aggregate.__name__} with id {aggregate_id!r}")
+        if deferred is not None:
+            deferred.remember(key, *row)
         return self._from_row(*row)
 
     def get_or_new(self, aggregate_id: str) -> A:
@@ -116,22 +145,32 @@ class Repository(Generic[A]):
         unknown = set(fields) - set(self.aggregate.__pgstore_fields__)
         if unknown:
             raise PgstoreError(f"{self.aggregate.__name__} has no field(s) {sorted(unknown)}")
-        probe = _Probe(self.aggregate, fields)  # values as stored: find_by(book_id=1) finds '1'
-        with self._connection() as conn, translated_errors():
+        probe = _Probe(self.aggregate, fields).to_dict()  # values as stored: 1 finds '1'
+        deferred = _deferred()
+        # In a batch, the database's rows with the held-back saves laid over them
+        # (no flush), when the probe is one the overlay can judge.
+        overlay = deferred is not None and scalar_probe(probe)
+        held = len(deferred.pending(self.domain, self.category)) if overlay and deferred else 0
+        with self._connection(flush=not overlay) as conn, translated_errors():
             rows = conn.execute(
                 QUERIES[_locking("aggregate_find")],
                 {
                     "domain": self.domain,
                     "category": self.category,
-                    "filter": Jsonb(probe.to_dict()),
-                    "limit": 2,
+                    "filter": Jsonb(probe),
+                    "limit": 2 + held,
                 },
             ).fetchall()
-        if not rows:
+        found = [(str(i), int(version), data, domain) for i, version, data, domain in rows]
+        if deferred is not None:
+            matches = deferred.overlay(self.domain, self.category, probe, found)
+        else:
+            matches = [(version, data, domain) for _, version, data, domain in found]
+        if not matches:
             raise NotFound(f"No {self.aggregate.__name__} with {fields}")
-        if len(rows) > 1:
+        if len(matches) > 1:
             raise MultipleFound(f"More than one {self.aggregate.__name__} with {fields}")
-        return self._from_row(*rows[0])
+        return self._from_row(*matches[0])
 
     def _save_state(self, conn: psycopg.Connection[Any], aggregate: A) -> None:
         params = {
@@ -184,11 +223,23 @@ class Repository(Generic[A]):
         object.__setattr__(aggregate, "_version", messages[-1].position)
         return aggregate
 
+    def _after_commit(self, unit: unit_of_work.UnitOfWork) -> Callable[[list[Appended]], None]:
+        """What to do once an add's events are stored: tell `appended` after commit."""
+
+        def stored(appended: list[Appended]) -> None:
+            if self._appended is not None:
+                notify, last = self._appended, (self.category, appended[-1].global_position)
+                unit.after_commit.append(lambda: notify([last]))
+
+        return stored
+
     @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+    def _connection(self, *, flush: bool = True) -> Iterator[psycopg.Connection[Any]]:
+        """The unit of work's connection (having sent what a batch held back, unless
+        the caller knows nothing held back concerns it), else a pooled one."""
         current = unit_of_work.current()
         if current is not None:
-            yield current.conn
+            yield current.conn if flush else current.raw
         else:
             with self._store().connection() as conn:
                 yield conn
@@ -197,6 +248,11 @@ class Repository(Generic[A]):
     def _transaction(self) -> Iterator[unit_of_work.UnitOfWork]:
         with unit_of_work.opened(self._store()) as unit:
             yield unit
+
+
+def _deferred() -> DeferredWrites | None:
+    unit = unit_of_work.current()
+    return None if unit is None else unit.deferred
 
 
 def _locking(query: str) -> str:

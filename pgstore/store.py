@@ -86,26 +86,11 @@ class EventStore:
         expected_version: int | None,
         conn: Connection | None,
     ) -> list[Appended]:
-        carried = tracing.traceparent()
-        if carried is not None:  # the writer's trace continues in whoever handles these
-            batch = [
-                dataclasses.replace(m, metadata={"traceparent": carried, **(m.metadata or {})})
-                for m in batch
-            ]
-        params = {
-            "stream_name": stream_name,
-            "ids": [m.id for m in batch],
-            "types": [m.type for m in batch],
-            "data": [_jsonb(m.data) for m in batch],
-            "metadata": [_jsonb(m.metadata) for m in batch],
-            "expected_version": expected_version,
-        }
+        params = append_params(stream_name, batch, expected_version)
         try:
             rows = self._fetch("append_messages", params, conn)
         except RecursionError as error:  # the JSON encoder gave up on the nesting
-            raise InvalidMessage(
-                f"Message data or metadata is nested too deeply to store (Stream: {stream_name})"
-            ) from error
+            raise too_deep(stream_name) from error
         return [Appended(*row) for row in rows]
 
     def read_stream(
@@ -181,6 +166,33 @@ class EventStore:
     def _fetch(self, name: str, params: dict[str, Any], conn: Connection | None) -> list[TupleRow]:
         with self.connection(conn) as connection, translated_errors():
             return connection.execute(QUERIES[name], params).fetchall()
+
+
+def append_params(
+    stream_name: str, batch: list[NewMessage], expected_version: int | None
+) -> dict[str, Any]:
+    """append_messages' parameters for a batch, carrying the current trace context in
+    each message's metadata (the writer's trace continues in whoever handles them)."""
+    carried = tracing.traceparent()
+    if carried is not None:
+        batch = [
+            dataclasses.replace(m, metadata={"traceparent": carried, **(m.metadata or {})})
+            for m in batch
+        ]
+    return {
+        "stream_name": stream_name,
+        "ids": [m.id for m in batch],
+        "types": [m.type for m in batch],
+        "data": [_jsonb(m.data) for m in batch],
+        "metadata": [_jsonb(m.metadata) for m in batch],
+        "expected_version": expected_version,
+    }
+
+
+def too_deep(stream_name: str) -> InvalidMessage:
+    return InvalidMessage(
+        f"Message data or metadata is nested too deeply to store (Stream: {stream_name})"
+    )
 
 
 def _jsonb(value: Any) -> Jsonb | None:

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import psycopg
 
+from pgstore.deferred import DeferredWrites
 from pgstore.messages import Message
 
 
@@ -22,14 +23,24 @@ class ConnectionSource(Protocol):
 @dataclass(frozen=True)
 class UnitOfWork:
     """A connection inside a transaction, the message whose handling opened it, what to
-    run once it has committed (a repository's sync event processing), and whether
+    run once it has committed (a repository's sync event processing), whether
     repositories lock the state-stored aggregates they load (`lock_on_load`: a handler
-    run again after losing a race takes the row lock at once, so it cannot lose again)."""
+    run again after losing a race takes the row lock at once, so it cannot lose again),
+    and, in a dispatch batch, the writes held back until the batch ends (`deferred`)."""
 
-    conn: psycopg.Connection[Any]
+    raw: psycopg.Connection[Any]
     handling: Message | None = None
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     lock_on_load: bool = False
+    deferred: DeferredWrites | None = None
+
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        """The transaction's connection, for SQL of your own. In a dispatch batch, the
+        writes held back so far are sent first, so what you run sees them."""
+        if self.deferred is not None:
+            self.deferred.flush(self.raw)
+        return self.raw
 
 
 _current: ContextVar[UnitOfWork | None] = ContextVar("pgstore_unit_of_work", default=None)

@@ -14,6 +14,7 @@ import psycopg
 
 from pgstore import tracing, unit_of_work
 from pgstore._queries import QUERIES
+from pgstore.deferred import DeferredWrites
 from pgstore.dispatch.dead_letters import DeadLetter, DeadLetters
 from pgstore.dispatch.metrics import Observer
 from pgstore.envelope import origin_stream
@@ -155,38 +156,31 @@ class MessageProcessor:
         """Run the handler on each message in order, inside the caller's transaction.
 
         A savepoint per message costs two round trips, so while every message
-        succeeds one savepoint covers the rest of the batch. When one fails, that
-        savepoint is rolled back and the messages before it run again, each in its own
-        savepoint (their effects were undone with it). The failed one then runs again
-        at once if it lost a race (a conflict), else its failure is counted without
-        running it a second time. `on_outcome(index, outcome)` hears every outcome in
-        order and returns True to stop the batch; `skip(index)` leaves a message out
-        (reported as nothing).
+        succeeds one savepoint covers the rest of the batch, and the aggregates the
+        handler saves and the events they raise are held back and sent together at
+        its end (see pgstore.deferred). When one message fails, that savepoint is
+        rolled back and the messages before it run again, each in its own savepoint
+        and writing as it goes (their effects were undone with it). The failed one then
+        runs again at once if it lost a race (a conflict), else its failure is counted
+        without running it a second time. When sending the held-back writes fails
+        (a row changed under the batch), the whole batch runs again that way.
+        `on_outcome(index, outcome)` hears every outcome in order and returns True to
+        stop the batch; `skip(index)` leaves a message out (reported as nothing).
         """
         attempts = attempts or [None] * len(items)
+
+        def one_by_one(indexes: range) -> bool:
+            """Each message alone, in its own savepoint; True when told to stop."""
+            for index in indexes:
+                if skip(index):
+                    continue
+                if on_outcome(index, self.process(conn, items[index], attempt=attempts[index])):
+                    return True
+            return False
+
         start = 0
         while start < len(items):
-            handled: list[tuple[int, Outcome]] = []
-            failure: tuple[int, Exception] | None = None
-            try:
-                with conn.transaction():
-                    for index in range(start, len(items)):
-                        item = items[index]
-                        if skip(index):
-                            continue
-                        if not self.wants(item):
-                            handled.append((index, Outcome.SKIPPED))
-                            continue
-                        try:
-                            self._call(conn, item)
-                        except Exception as caught:
-                            if _connection_lost(conn, caught):
-                                raise
-                            failure = (index, caught)
-                            raise _RollBack from caught
-                        handled.append((index, Outcome.HANDLED))
-            except _RollBack:
-                pass
+            handled, failure = self._optimistic_pass(conn, items, start, skip)
             if failure is None:
                 for index, outcome in handled:
                     if outcome is Outcome.HANDLED:
@@ -195,11 +189,20 @@ class MessageProcessor:
                         return
                 return
             failed, failed_with = failure
-            for index in range(start, failed):  # undone with the savepoint: again, one by one
-                if skip(index):
-                    continue
-                if on_outcome(index, self.process(conn, items[index], attempt=attempts[index])):
-                    return
+            if failed == len(items):
+                # Sending the held-back writes failed: no one message to blame, so each
+                # runs again alone, writing as it goes.
+                if isinstance(failed_with, TRANSIENT):
+                    self.conflicts += 1
+                    self.observer.conflict(self.spec.name)
+                logger.info(
+                    "%s: the batch's held-back writes failed (%s); running it message by "
+                    "message", self.spec.name, failed_with,
+                )  # fmt: skip
+                one_by_one(range(start, len(items)))
+                return
+            if one_by_one(range(start, failed)):  # undone with the savepoint: again
+                return
             if self._rerun(items[failed], failed_with, 0):
                 outcome = self.process(conn, items[failed], attempt=attempts[failed], reruns=1)
             else:
@@ -211,8 +214,58 @@ class MessageProcessor:
                 return
             start = failed + 1
 
+    def _optimistic_pass(
+        self,
+        conn: psycopg.Connection[Any],
+        items: list[Item],
+        start: int,
+        skip: Callable[[int], bool],
+    ) -> tuple[list[tuple[int, Outcome]], tuple[int, Exception] | None]:
+        """Run items[start:] in one savepoint, their writes held back and sent at the
+        end. Returns the outcomes, and the failure that rolled the savepoint back:
+        (index of the message that raised, or len(items) when sending failed, error)."""
+        handled: list[tuple[int, Outcome]] = []
+        failure: tuple[int, Exception] | None = None
+        # Held-back writes fall back on running the batch again when one lost a race:
+        # a handler allowed no conflict re-runs writes as it goes, so a lost race is
+        # charged to its own message.
+        deferred = DeferredWrites() if self.config.conflict_retries > 0 else None
+        try:
+            with conn.transaction():
+                for index in range(start, len(items)):
+                    item = items[index]
+                    if skip(index):
+                        continue
+                    if not self.wants(item):
+                        handled.append((index, Outcome.SKIPPED))
+                        continue
+                    try:
+                        self._call(conn, item, deferred=deferred)
+                    except Exception as caught:
+                        if _connection_lost(conn, caught):
+                            raise
+                        failure = (index, caught)
+                        raise _RollBack from caught
+                    handled.append((index, Outcome.HANDLED))
+                try:
+                    if deferred is not None:
+                        deferred.flush(conn)
+                except Exception as caught:
+                    if _connection_lost(conn, caught):
+                        raise
+                    failure = (len(items), caught)
+                    raise _RollBack from caught
+        except _RollBack:
+            pass
+        return handled, failure
+
     def _call(
-        self, conn: psycopg.Connection[Any], item: Item, *, lock_on_load: bool = False
+        self,
+        conn: psycopg.Connection[Any],
+        item: Item,
+        *,
+        lock_on_load: bool = False,
+        deferred: DeferredWrites | None = None,
     ) -> None:
         if isinstance(item, Undecodable):
             raise Undeliverable(f"cannot read the stored message: {item}")
@@ -236,7 +289,9 @@ class MessageProcessor:
         started = time.monotonic()
         with (
             tracing.continued(f"pgstore.handle {self.spec.name}", metadata, attributes),
-            unit_of_work.joined(unit_of_work.UnitOfWork(conn, item, lock_on_load=lock_on_load)),
+            unit_of_work.joined(
+                unit_of_work.UnitOfWork(conn, item, lock_on_load=lock_on_load, deferred=deferred)
+            ),
         ):
             for name in self.spec.methods_for(item.type):
                 getattr(handler, name)(payload)

@@ -226,7 +226,9 @@ def test_a_lost_race_is_run_again_not_failed(
     done(store, "work-1", 2)
     Dispatcher(domain, once=True).run()
     domain.close()
-    assert seen.handled == [("work-1", 1), ("work-1", 2)]
+    # In memory (outside the database) the second may have run twice: a batch's saves
+    # are checked when the batch sends them, and a lost race runs the batch again.
+    assert sorted(set(seen.handled)) == [("work-1", 1), ("work-1", 2)]
     row = conn.execute(
         "SELECT (data->>'count')::int FROM pgstore.aggregates WHERE id = 'all'"
     ).fetchone()
