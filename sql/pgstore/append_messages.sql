@@ -22,8 +22,8 @@
 --
 -- Written for speed: every check is a plain expression (no statement) and the
 -- detailed error is built only when one fails. The usual append (the transaction's
--- first, behind an older writer) is four statements: probe the first id, claim the
--- positions on the head row, claim the ids, insert the messages.
+-- first, behind an older writer) is three statements: claim the positions on the
+-- head row, claim the ids, insert the messages.
 CREATE OR REPLACE FUNCTION pgstore.append_messages(
   stream_name text,
   ids uuid[],
@@ -103,16 +103,6 @@ BEGIN
     END IF;
   END LOOP;
 
-  -- A repeated append is answered before it touches the stream. (If only later ids
-  -- were appended before, claiming the ids below refuses the batch.)
-  IF EXISTS (SELECT FROM pgstore.message_ids mi WHERE mi.id = append_messages.ids[1]) THEN
-    RETURN QUERY SELECT * FROM pgstore.find_appended(append_messages.stream_name, append_messages.ids);
-    IF FOUND THEN
-      RETURN;
-    END IF;
-    PERFORM pgstore.refuse_duplicate_ids(append_messages.stream_name, append_messages.ids);
-  END IF;
-
   _xid := pg_current_xact_id()::text::bigint + pgstore.xid_offset();
 
   -- Claim the positions on the stream's head row: one statement, and the row lock
@@ -133,6 +123,18 @@ BEGIN
 
   IF NOT FOUND
       OR (_version = -1 AND coalesce(append_messages.expected_version, -1) <> -1) THEN
+    -- A repeated append comes here when its expected version has passed (the first
+    -- one moved it): answer it as the repeat it is. (Repeats without an expected
+    -- version are answered below, when the ids turn out to be taken: an append that
+    -- is not a repeat, the usual case, pays for no probe.)
+    IF NOT FOUND AND EXISTS (
+        SELECT FROM pgstore.message_ids mi WHERE mi.id = append_messages.ids[1]) THEN
+      RETURN QUERY SELECT * FROM pgstore.find_appended(append_messages.stream_name, append_messages.ids);
+      IF FOUND THEN
+        RETURN;
+      END IF;
+      PERFORM pgstore.refuse_duplicate_ids(append_messages.stream_name, append_messages.ids);
+    END IF;
     RAISE EXCEPTION 'Wrong expected version: % (Stream: %, Stream Version: %)',
         append_messages.expected_version, append_messages.stream_name,
         CASE WHEN _version = -1 THEN -1  -- the stream is new: this append created its row
@@ -159,9 +161,10 @@ BEGIN
      WHERE h.stream_name = append_messages.stream_name;
   END IF;
   IF _inserted < _count THEN
-    IF _inserted = 0 THEN
-      -- A concurrent repeat: the same append committed while this one waited for the
-      -- head row. Give the positions back and answer as a repeat.
+    IF _inserted = 0 AND _version >= 0 THEN
+      -- A repeat (also one that committed while this one waited for the head row):
+      -- give the positions back and answer as a repeat. (A stream this append
+      -- created cannot hold a repeat: the error below undoes its head row.)
       UPDATE pgstore.stream_heads h
          SET version = h.version - _count,
              last_global_position = h.previous_global_position
