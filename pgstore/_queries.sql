@@ -77,9 +77,69 @@ VALUES (%(handler)s, %(category)s)
 ON CONFLICT (handler) DO NOTHING
 
 -- name: position_lock
-SELECT position, category FROM pgstore.handler_positions
+-- A handler whose category is not split into partitions (partitioned ones are locked
+-- a partition at a time: partition_lock).
+SELECT position, category FROM pgstore.handler_positions p
  WHERE handler = %(handler)s
+   AND NOT EXISTS (SELECT FROM pgstore.handler_partitions hp WHERE hp.handler = p.handler)
    FOR UPDATE SKIP LOCKED
+
+-- name: partitions_of
+-- How many partitions a handler's category is split into (no row: not split).
+SELECT partitions FROM pgstore.handler_partitions WHERE handler = %(handler)s LIMIT 1
+
+-- name: partition_lock
+-- The partition this worker runs next: the one served longest ago that no other
+-- worker holds and this pass has not run yet. Its row stays locked for the batch.
+SELECT partition, partitions, position FROM pgstore.handler_partitions
+ WHERE handler = %(handler)s AND NOT (partition = ANY (%(done)s::int[]))
+ ORDER BY updated_at, partition
+ LIMIT 1
+   FOR UPDATE SKIP LOCKED
+
+-- name: partition_advance
+UPDATE pgstore.handler_partitions
+   SET position = %(position)s, updated_at = now()
+ WHERE handler = %(handler)s AND partition = %(partition)s AND position < %(position)s
+
+-- name: partition_touch
+-- A partition that had nothing new goes to the back of the line.
+UPDATE pgstore.handler_partitions SET updated_at = now()
+ WHERE handler = %(handler)s AND partition = %(partition)s
+
+-- name: partitions_lock_all
+-- Reshaping: wait for every batch in progress, and hold them off.
+SELECT p.position, p.category, (SELECT count(*) FROM pgstore.handler_partitions hp
+                                  WHERE hp.handler = p.handler)
+  FROM pgstore.handler_positions p
+ WHERE p.handler = %(handler)s
+   FOR UPDATE
+
+-- name: partitions_lock_rows
+SELECT 1 FROM pgstore.handler_partitions WHERE handler = %(handler)s FOR UPDATE
+
+-- name: partitions_caught_up
+-- The horizon, if every partition has handled its whole share below it (else NULL):
+-- the one position every partition of a new split can start from.
+SELECT CASE WHEN NOT EXISTS (
+         SELECT FROM pgstore.handler_partitions hp
+           JOIN pgstore.messages m
+             ON m.category = %(category)s
+            AND m.global_position >= hp.position
+            AND m.global_position < hz.position
+            AND abs(mod(m.consumer_hash, hp.partitions)) = hp.partition
+          WHERE hp.handler = %(handler)s)
+       THEN hz.position END
+  FROM (SELECT pgstore.global_position_horizon() AS position) hz
+
+-- name: partitions_create
+-- Split a handler's category into partitions, each starting at `position`.
+INSERT INTO pgstore.handler_partitions (handler, partition, partitions, position)
+SELECT %(handler)s, n, %(partitions)s, %(position)s
+  FROM generate_series(0, %(partitions)s - 1) AS n
+
+-- name: partitions_delete
+DELETE FROM pgstore.handler_partitions WHERE handler = %(handler)s
 
 -- name: position_advance
 UPDATE pgstore.handler_positions
@@ -134,6 +194,9 @@ SELECT d.message_id, d.stream_name, d.type, coalesce(m.position, -1), d.global_p
   LEFT JOIN pgstore.messages m
     ON m.category = split_part(d.stream_name, '-', 1) AND m.global_position = d.global_position
  WHERE d.handler = %(handler)s AND d.replay_requested_at IS NOT NULL
+   AND (%(partitions)s::int IS NULL
+        OR abs(mod(pgstore.hash_64(pgstore.cardinal_id(d.stream_name)), %(partitions)s))
+           = %(partition)s)
  ORDER BY d.global_position
    FOR UPDATE OF d SKIP LOCKED
 
@@ -264,16 +327,22 @@ UPDATE pgstore.handler_positions SET conflicts = conflicts + %(count)s WHERE han
 
 -- name: read_category_encoded
 -- The gap-safe category read, with data and metadata as JSON text: the dispatcher
--- decodes each message on its own, so one it cannot read stops nothing else.
+-- decodes each message on its own, so one it cannot read stops nothing else. One
+-- partition's share (a consumer group member), or all of it (NULL).
 SELECT id, stream_name, type, position, global_position, data::text, metadata::text, time
-  FROM pgstore.read_category(%(category)s, %(from_global_position)s, %(batch_size)s)
+  FROM pgstore.read_category(%(category)s, %(from_global_position)s, %(batch_size)s,
+                             %(partition)s, %(partitions)s)
 
 -- name: parked_streams
 -- The streams an event_store handler holds back, each with the seconds until its
--- failed message is due to be tried again (0 or less: due now).
+-- failed message is due to be tried again (0 or less: due now); of one partition
+-- (partition of partitions) or of all (NULL).
 SELECT stream_name, coalesce(extract(epoch FROM min(retry_at) - now()), 0)::float8
   FROM pgstore.handler_parked
  WHERE handler = %(handler)s
+   AND (%(partitions)s::int IS NULL
+        OR abs(mod(pgstore.hash_64(pgstore.cardinal_id(stream_name)), %(partitions)s))
+           = %(partition)s)
  GROUP BY stream_name
  ORDER BY min(global_position)
 
@@ -342,7 +411,7 @@ SELECT pgstore.release_dead_claims(%(queue)s)
 -- name: status_handlers
 SELECT handler, subscription_type, category, position, lag_events, lag_seconds,
        queue_depth, dead_letters, last_error, last_failed_at, waiting_events,
-       waiting_seconds, conflicts, failing
+       waiting_seconds, conflicts, failing, partitions
   FROM pgstore.handlers
  ORDER BY handler
 
@@ -380,6 +449,10 @@ SELECT coalesce(min(global_position), pgstore.global_position_horizon())
  WHERE category = %(category)s AND time >= %(since)s
 
 -- name: position_set
+-- A handler's position, and every partition's if its category is split.
+WITH partitions AS (
+  UPDATE pgstore.handler_partitions SET position = %(position)s, updated_at = now()
+   WHERE handler = %(handler)s)
 UPDATE pgstore.handler_positions SET position = %(position)s, updated_at = now()
  WHERE handler = %(handler)s
 

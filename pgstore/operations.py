@@ -66,6 +66,7 @@ def rewind(
     handler = find_handler(conn, name)
     with conn.transaction():
         conn.execute(QUERIES["position_lock_wait"], {"handler": handler.name})
+        conn.execute(QUERIES["partitions_lock_rows"], {"handler": handler.name})
         conn.execute(QUERIES["parked_forget"], {"handler": handler.name})
         if global_position is None:
             row = conn.execute(

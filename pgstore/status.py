@@ -32,6 +32,8 @@ class HandlerStatus:
     conflicts: int = 0
     failing: int = 0
     """Messages whose failures are being retried now."""
+    partitions: int = 1
+    """How many partitions an event_store handler's category is split into."""
     rate: float | None = None
     """Events handled per second lately (the observatory measures it; None otherwise)."""
 
@@ -99,6 +101,7 @@ def collect(conn: psycopg.Connection[Any], domain: Domain | None = None) -> Stat
             waiting_seconds=round(max(float(row[11]), 0.0), 3),
             conflicts=int(row[12]),
             failing=int(row[13]),
+            partitions=int(row[14]),
         )
         for row in rows
     ]

@@ -81,7 +81,13 @@ BUILT_IN: dict[str, Any] = {
     # conflict, a serialization failure, a deadlock) is run again at once, on fresh
     # state, before it counts as one ordinary failure. Such a re-run uses no attempt.
     "conflict_retries": 25,
+    # pgstore's own, event_store only: split the category into this many partitions
+    # (by stream), each with its own position, so `--workers` share the handler. Each
+    # stream keeps its order; the category's global order across streams is given up.
+    "partitions": 1,
 }
+# More partitions than this buy nothing on one server and cost a read each per pass.
+MAX_PARTITIONS = 256
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,7 @@ class SubscriptionConfig:
     position_update_interval: int
     visibility_timeout_seconds: int
     conflict_retries: int
+    partitions: int
     sources: dict[str, str]
 
     @property
@@ -190,6 +197,16 @@ def resolve(spec: HandlerSpec, domain_config: dict[str, Any]) -> SubscriptionCon
             raise ConfigurationError(
                 f"{key} must be a positive integer, not {values[key]!r} ({where})"
             )
+    partitions = values["partitions"]
+    if (
+        not isinstance(partitions, int)
+        or isinstance(partitions, bool)
+        or not 1 <= partitions <= MAX_PARTITIONS
+    ):
+        raise ConfigurationError(
+            f"partitions must be an integer from 1 to {MAX_PARTITIONS}, not {partitions!r} "
+            f"({where})"
+        )
     for key in ("max_retries", "conflict_retries"):
         if not isinstance(values[key], int) or isinstance(values[key], bool) or values[key] < 0:
             raise ConfigurationError(f"{key} must be 0 or more, not {values[key]!r} ({where})")

@@ -139,6 +139,19 @@ CREATE TABLE pgstore.handler_positions (
     conflicts bigint NOT NULL DEFAULT 0
 );
 
+-- event_store handlers with `partitions` N > 1: a position per partition of the
+-- category (streams split by their stored consumer hash), each locked by the worker
+-- running a batch of it, so N workers share the handler and each stream stays in order.
+CREATE TABLE pgstore.handler_partitions (
+    handler text NOT NULL REFERENCES pgstore.handler_positions (handler) ON DELETE CASCADE,
+    partition int NOT NULL,
+    partitions int NOT NULL,
+    position bigint NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (handler, partition),
+    CHECK (partitions BETWEEN 2 AND 256 AND partition >= 0 AND partition < partitions)
+);
+
 -- Failed attempts per (handler, message), so retries survive a restart.
 CREATE TABLE pgstore.handler_failures (
     handler text NOT NULL,

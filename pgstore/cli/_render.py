@@ -76,7 +76,7 @@ def status(current: Status) -> str:
     rows = [
         (
             h.handler,
-            h.subscription_type,
+            h.subscription_type + (f" x{h.partitions}" if h.partitions > 1 else ""),
             h.category,
             h.position if h.started else "(not started)",
             h.lag_events,

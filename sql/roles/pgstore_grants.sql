@@ -49,6 +49,7 @@ GRANT EXECUTE ON FUNCTION
   pgstore.create_queue, pgstore.feed_queue, pgstore.fill_queue, pgstore.release_dead_claims
   TO pgstore_dispatcher;
 GRANT INSERT, UPDATE ON pgstore.handler_positions TO pgstore_dispatcher;
+GRANT INSERT, UPDATE, DELETE ON pgstore.handler_partitions TO pgstore_dispatcher;
 GRANT INSERT, UPDATE, DELETE
   ON pgstore.handler_failures, pgstore.dead_letters, pgstore.handler_parked, pgstore.queue_claims
   TO pgstore_dispatcher;

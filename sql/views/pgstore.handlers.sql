@@ -8,13 +8,15 @@
 -- transaction holds the horizon back, and waiting_seconds is how long the oldest of
 -- them has waited: a stall shows there, not in lag. last_error is the latest of a
 -- failure being retried and a dead letter. conflicts counts the races re-run at once;
--- failing, the messages whose failures are being retried now.
+-- failing, the messages whose failures are being retried now. For a handler whose
+-- category is split into partitions, position is the lowest partition's and lag counts
+-- each partition's share from its own position.
 CREATE OR REPLACE VIEW pgstore.handlers AS
 SELECT
   p.handler,
   CASE WHEN s.handler IS NULL THEN 'event_store' ELSE 'stream' END AS subscription_type,
   p.category,
-  p.position,
+  coalesce(parts.position, p.position) AS position,
   backlog.events + coalesce(queue.depth, 0) AS lag_events,
   coalesce(
     extract(epoch FROM now() - least(backlog.oldest, queue.oldest)),
@@ -29,21 +31,32 @@ SELECT
   waiting.events AS waiting_events,
   coalesce(extract(epoch FROM now() - waiting.oldest), 0)::double precision AS waiting_seconds,
   p.conflicts,
-  (SELECT count(*) FROM pgstore.handler_failures f WHERE f.handler = p.handler) AS failing
+  (SELECT count(*) FROM pgstore.handler_failures f WHERE f.handler = p.handler) AS failing,
+  coalesce(parts.partitions, 1) AS partitions
 FROM pgstore.handler_positions p
 LEFT JOIN pgstore.stream_subscriptions s ON s.handler = p.handler
+LEFT JOIN LATERAL (
+  SELECT min(hp.position) AS position, max(hp.partitions) AS partitions
+    FROM pgstore.handler_partitions hp
+   WHERE hp.handler = p.handler
+) parts ON true
 CROSS JOIN LATERAL (
   SELECT count(*) AS events, min(m.time) AS oldest
     FROM pgstore.messages m
    WHERE m.category = p.category
-     AND m.global_position >= p.position
+     AND m.global_position >= coalesce(parts.position, p.position)
      AND m.global_position < pgstore.global_position_horizon()
+     AND (parts.partitions IS NULL OR m.global_position >= (
+           SELECT hp.position FROM pgstore.handler_partitions hp
+            WHERE hp.handler = p.handler
+              AND hp.partition = abs(mod(m.consumer_hash, parts.partitions))))
 ) backlog
 CROSS JOIN LATERAL (
   SELECT count(*) AS events, min(m.time) AS oldest
     FROM pgstore.messages m
    WHERE m.category = p.category
-     AND m.global_position >= greatest(p.position, pgstore.global_position_horizon())
+     AND m.global_position >= greatest(coalesce(parts.position, p.position),
+                                       pgstore.global_position_horizon())
 ) waiting
 CROSS JOIN LATERAL pgstore.dead_letter_summary(p.handler) dead
 LEFT JOIN LATERAL pgstore.queue_depth(s.queue) queue ON s.handler IS NOT NULL

@@ -160,8 +160,15 @@ def test_sigkill_at_random_moments_never_doubles_or_loses_effects(
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
+        others = (
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        )
         try:
             wait_until(functools.partial(reached, conn, (sum(amounts), EVENTS)), timeout=120)
+            # Up and listening (the kills may have left nothing to do): a SIGTERM to a
+            # process still importing would not test the clean stop.
+            wait_until(lambda: (conn.execute(others).fetchone() or (0,))[0] >= 2, timeout=60)
             os.killpg(final.pid, signal.SIGTERM)
             assert final.wait(timeout=60) == 0
         finally:

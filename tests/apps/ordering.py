@@ -1,4 +1,8 @@
-"""A domain for scale-out tests: a stream handler that checks it sees each stream in order."""
+"""A domain for scale-out tests: a handler that checks it sees each stream in order.
+
+ORDERING_SUBSCRIPTION_TYPE (default stream) and ORDERING_PARTITIONS (event_store: how
+many partitions the category is split into) choose how it is shared between workers.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,13 @@ from pgstore import AggregateRoot, Domain, Event, handle
 
 domain = Domain(
     "ordering",
-    config={"subscription": {"subscription_type": "stream", "messages_per_tick": 5}},
+    config={
+        "subscription": {
+            "subscription_type": os.environ.get("ORDERING_SUBSCRIPTION_TYPE", "stream"),
+            "partitions": int(os.environ.get("ORDERING_PARTITIONS", "1")),
+            "messages_per_tick": 5,
+        }
+    },
 )
 
 
@@ -30,6 +40,7 @@ class Progress(AggregateRoot):
     next: int = 0
     done: int = 0
     out_of_order: int = 0
+    pid: int = 0  # the worker process that handled its last step
 
 
 @domain.event_handler(part_of=Progress, stream_category="job")
@@ -43,5 +54,6 @@ class CheckOrder:
             progress.out_of_order += 1
         progress.next = event.n + 1
         progress.done += 1
+        progress.pid = os.getpid()
         time.sleep(float(os.environ.get("ORDERING_HANDLER_SECONDS", "0")))
         repository.add(progress)
