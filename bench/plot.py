@@ -1,4 +1,6 @@
-"""Append throughput against clients, as a PNG, from bench/append.py's results.
+"""Pictures of the latest results, as PNGs: append throughput against clients (from
+bench/append.py) and dispatch throughput against workers (from bench/workers.py, when
+it has run).
 
 python bench/plot.py [--input FILE] [--output FILE]   (needs pip install '.[bench]')
 """
@@ -78,6 +80,29 @@ def main() -> None:
     args.output.parent.mkdir(exist_ok=True)
     figure.savefig(args.output, dpi=120)
     print(f"plot: {args.output}")
+    workers = RESULTS / "workers.json"
+    if workers.exists():
+        plot_workers(pyplot, json.loads(workers.read_text()), RESULTS / "workers_scaling.png")
+
+
+def plot_workers(pyplot: Any, document: dict[str, Any], output: Path) -> None:
+    """Events per second against workers, with the ideal (linear from one worker)."""
+    rows = sorted(document["rows"], key=lambda row: int(row["workers"]))
+    workers = [int(row["workers"]) for row in rows]
+    rates = [row["events_per_s"] for row in rows]
+    figure, axes = pyplot.subplots(figsize=(6, 4))
+    axes.plot(workers, rates, marker="o", label="pgstore dispatch --workers N")
+    axes.plot(workers, [rates[0] * n for n in workers], linestyle=":", label="linear")
+    axes.set_xticks(workers)
+    axes.set_xlabel("workers")
+    axes.set_ylabel("events handled per second")
+    axes.set_ylim(bottom=0)
+    axes.set_title(f"event_store handler, I/O-bound ({document['when']})")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(output, dpi=120)
+    print(f"plot: {output}")
 
 
 if __name__ == "__main__":
