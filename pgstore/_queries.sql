@@ -502,6 +502,25 @@ VACUUM {table}
 SELECT pgstore.fill_queue(
     %(handler)s, %(queue)s, %(category)s, %(queue_limit)s, %(types)s, %(source_stream)s)
 
+-- name: queue_feed_lock
+-- The feeder reading on a standby, first step on the primary: its position (locked
+-- for the transaction; no row if another feeder holds it) and the queue's room.
+SELECT p.position, %(queue_limit)s - (pgstore.queue_depth(%(queue)s)).depth
+  FROM pgstore.handler_positions p
+ WHERE p.handler = %(handler)s
+   FOR UPDATE SKIP LOCKED
+
+-- name: queue_feed_read
+-- ...its read, on the standby (see sql/pgstore/feed_batch.sql); the bodies as JSON
+-- text, so they travel to the primary byte for byte.
+SELECT passed, last, messages::text[], groups::text[]
+  FROM pgstore.feed_batch(%(category)s, %(from_global_position)s, %(room)s,
+                          %(types)s, %(source_stream)s)
+
+-- name: queue_send_batch
+-- ...and what it read, sent on the primary.
+SELECT pgmq.send_batch(%(queue)s, %(messages)s::text[]::jsonb[], %(groups)s::text[]::jsonb[])
+
 -- name: session_set
 SELECT set_config(%(name)s, %(value)s, false)
 
@@ -681,3 +700,20 @@ SELECT coalesce(max(global_position), 0) FROM pgstore.messages
 -- name: liveness
 -- /healthz: does the database answer?
 SELECT 1
+
+-- name: replica_in_recovery
+SELECT pg_is_in_recovery()
+
+-- name: replica_primary_lsn
+-- Where the primary's WAL is now (what has committed there is at or before it).
+SELECT pg_current_wal_lsn()
+
+-- name: replica_replayed
+-- Whether a standby has replayed the primary's WAL up to a position.
+SELECT coalesce(pg_last_wal_replay_lsn() >= %(lsn)s::pg_lsn, false)
+
+-- name: replica_lag
+-- A standby's distance behind the primary: WAL bytes not replayed yet, and the age of
+-- the last transaction it replayed.
+SELECT pg_wal_lsn_diff(%(lsn)s::pg_lsn, pg_last_wal_replay_lsn())::bigint,
+       extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8

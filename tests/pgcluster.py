@@ -80,6 +80,17 @@ class LocalCluster:
             "start",
         )
 
+    def standby(self) -> LocalCluster:
+        """A hot standby of this cluster, streaming from it (pg_basebackup -R), started."""
+        replica = LocalCluster(self.bin_dir)
+        replica._run(
+            "pg_basebackup",
+            "-h", self.host, "-p", str(self.port), "-U", self.user,
+            "-D", str(replica.data_dir), "-R", "-X", "stream", "--checkpoint=fast",
+        )  # fmt: skip
+        replica.start()
+        return replica
+
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "stop")
 

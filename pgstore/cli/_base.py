@@ -106,8 +106,10 @@ class Context:
     def connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         return psycopg.connect(self.target.conninfo)
 
-    def store(self) -> EventStore:
-        return EventStore.connect(self.target.conninfo, max_size=2)
+    def store(self, read_dsn: str | None = None) -> EventStore:
+        """The store on the database, or, given a standby's `read_dsn`, on that (for
+        reads only: a standby refuses writes)."""
+        return EventStore.connect(read_dsn or self.target.conninfo, max_size=2)
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -127,6 +129,17 @@ def dsn_option(command: F) -> F:
 
     return click.option(
         "--dsn", expose_value=False, callback=remember, is_eager=True, help=DSN_HELP
+    )(command)
+
+
+def read_dsn_option(command: F) -> F:
+    """`--read-dsn` (or PGSTORE_READ_DSN): a hot standby to read events from."""
+    return click.option(
+        "--read-dsn",
+        envvar="PGSTORE_READ_DSN",
+        metavar="DSN",
+        help="A hot standby of the database to read events from (also $PGSTORE_READ_DSN); "
+        "positions, effects, locks and LISTEN stay on --dsn.",
     )(command)
 
 

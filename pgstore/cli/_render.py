@@ -10,6 +10,7 @@ from typing import Any
 from tqdm import tqdm
 
 from pgstore.messages import Message
+from pgstore.replica import ReplayLag
 from pgstore.status import Horizon, Status
 
 
@@ -93,6 +94,11 @@ def status(current: Status) -> str:
     lines = [table(columns, rows) if rows else "(no handlers have run yet)", ""]
     lines += horizon(current.horizon)
     return "\n".join(lines)
+
+
+def replay_lag(lag: ReplayLag) -> str:
+    since = "" if lag.seconds is None else f"; last replayed transaction {lag.seconds:.1f}s ago"
+    return f"standby: {lag.bytes} bytes of WAL behind the primary{since}"
 
 
 def horizon(horizon: Horizon) -> list[str]:

@@ -15,7 +15,14 @@ import click
 from pgstore import operations, subscriptions
 from pgstore._queries import QUERIES
 from pgstore.app import load_domain
-from pgstore.cli._base import Context, confirmed, dsn_option, pass_context, reported_errors
+from pgstore.cli._base import (
+    Context,
+    confirmed,
+    dsn_option,
+    pass_context,
+    read_dsn_option,
+    reported_errors,
+)
 from pgstore.cli.store import create_queues
 from pgstore.dispatch import Dispatcher
 from pgstore.dispatch.dead_letters import dumps
@@ -56,6 +63,7 @@ def domain_for(ctx: Context, app: str) -> Domain:
     metavar="HOST:PORT",
     help="Serve /healthz and /metrics (Prometheus) here while dispatching.",
 )
+@read_dsn_option
 @dsn_option
 @pass_context
 def dispatch(
@@ -67,6 +75,7 @@ def dispatch(
     verbose: int,
     log_format: str,
     http: str | None,
+    read_dsn: str | None,
 ) -> None:
     """Run the event handlers of APP (`module` holding one Domain, or `module:domain`).
 
@@ -81,7 +90,9 @@ def dispatch(
         sys.exit(run_workers(ctx, workers))
     with reported_errors():
         domain = domain_for(ctx, app)
-        dispatcher = Dispatcher(domain, handlers=list(handlers) or None, once=once, http=http)
+        dispatcher = Dispatcher(
+            domain, handlers=list(handlers) or None, once=once, http=http, read_dsn=read_dsn
+        )
         dispatcher.install_signal_handlers()
         names = ", ".join(s.spec.name for s in dispatcher.subscriptions)
         click.echo(f"pgstore: dispatching {names}" + (" (once)" if once else ""), err=True)

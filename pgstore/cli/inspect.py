@@ -12,7 +12,7 @@ from typing import Any
 import click
 import psycopg
 
-from pgstore import operations, query_login, sandbox
+from pgstore import operations, query_login, replica, sandbox
 from pgstore._queries import QUERIES
 from pgstore.app import load_domain
 from pgstore.cli import _render
@@ -23,6 +23,7 @@ from pgstore.cli._base import (
     confirmed,
     dsn_option,
     pass_context,
+    read_dsn_option,
     reported_errors,
 )
 from pgstore.status import collect
@@ -142,22 +143,36 @@ def query_command(
     metavar="SECONDS",
     help="Refresh every SECONDS until interrupted.",
 )
+@read_dsn_option
 @dsn_option
 @pass_context
-def status(ctx: Context, app: str | None, as_json: bool, watch: float | None) -> None:
+def status(
+    ctx: Context, app: str | None, as_json: bool, watch: float | None, read_dsn: str | None
+) -> None:
     """Every handler's position, lag, events waiting above the read horizon, queue depth,
-    dead letters, conflicts and last error, and the transaction holding the horizon."""
+    dead letters, conflicts and last error, and the transaction holding the horizon;
+    with --read-dsn, how far that standby's replay is behind."""
     with reported_errors():
         domain = load_domain(app) if app else None
         while True:
+            lag = None
             with ctx.connect() as conn:
                 current = collect(conn, domain)
+                if read_dsn:
+                    with replica.connect_standby(read_dsn) as standby:
+                        lag = replica.replay_lag(conn, standby)
             if watch:
                 click.clear()
             if as_json:
-                click.echo(json.dumps(current.to_dict(), indent=2))
+                document = current.to_dict()
+                if lag is not None:
+                    document["standby"] = {"replay_lag_bytes": lag.bytes,
+                                           "last_replayed_seconds_ago": lag.seconds}  # fmt: skip
+                click.echo(json.dumps(document, indent=2))
             else:
                 click.echo(_render.status(current))
+                if lag is not None:
+                    click.echo(_render.replay_lag(lag))
             if not watch:
                 return
             time.sleep(watch)

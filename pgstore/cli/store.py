@@ -21,6 +21,7 @@ from pgstore.cli._base import (
     dsn_option,
     fail,
     pass_context,
+    read_dsn_option,
     reported_errors,
 )
 from pgstore.domain import Domain
@@ -184,11 +185,14 @@ def append(
     help="At most this many (-1: all).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@read_dsn_option
 @dsn_option
 @pass_context
-def read(ctx: Context, name: str, start: int, limit: int, as_json: bool) -> None:
+def read(
+    ctx: Context, name: str, start: int, limit: int, as_json: bool, read_dsn: str | None
+) -> None:
     """Read a stream (NAME with a '-') or a whole category (NAME without one)."""
-    with reported_errors(), ctx.store() as store:
+    with reported_errors(), ctx.store(read_dsn) as store:
         if is_category(name):
             found = store.read_category(name, start, limit)
         else:

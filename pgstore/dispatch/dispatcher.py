@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from pgstore import connection, subscriptions
+from pgstore import connection, replica, subscriptions
 from pgstore import migrate as migrations
 from pgstore._queries import QUERIES
 from pgstore.dispatch.event_store import EventStoreSubscription
@@ -64,11 +64,16 @@ class Dispatcher:
         handlers: list[str] | None = None,
         once: bool = False,
         http: str | None = None,
+        read_dsn: str | None = None,
     ) -> None:
-        """`http`: HOST:PORT to serve /healthz and /metrics on while dispatching."""
+        """`http`: HOST:PORT to serve /healthz and /metrics on while dispatching;
+        `read_dsn`: a hot standby to read events from (everything else stays on the
+        primary)."""
         self.domain = domain
         self.once = once
         self.http = http
+        self.read_dsn = read_dsn
+        self.reader: psycopg.Connection[Any] | None = None
         self.health: Health | None = None
         self.stopping = threading.Event()
         domain.ensure_initialised()
@@ -136,7 +141,9 @@ class Dispatcher:
                     if not self._schema_ready(conn):
                         continue
                     listener.connect()
-                    session = Session(token)
+                    if self.read_dsn:
+                        self.reader = replica.connect_standby(self.read_dsn)
+                    session = Session(token, self.reader)
                     for subscription in self.subscriptions:
                         subscription.start(conn, session)
                     self._report_undeclared_queues(conn)
@@ -158,6 +165,9 @@ class Dispatcher:
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
             finally:
                 listener.close()
+                if self.reader is not None:
+                    self.reader.close()
+                    self.reader = None
 
     def _schema_ready(self, conn: psycopg.Connection[Any]) -> bool:
         """Whether the database has every migration this pgstore ships; if not, say so
@@ -199,19 +209,32 @@ class Dispatcher:
 
     def _loop(self, conn: psycopg.Connection[Any], listener: Listener) -> None:
         recheck = False
+        # Reading a standby: what has committed on the primary counts as there once
+        # the standby has replayed it (--once waits for that, within a bound, before
+        # it ends).
+        replayed = False
         while not self.stopping.is_set():
             if self.health is not None:
                 self.health.beat()
             worked = self._pass(conn)
             if worked:
+                replayed = False
                 continue  # read until nothing new
             if recheck:
                 recheck = False
                 self.stopping.wait(RECHECK_AFTER_SECONDS)
                 continue
+            if self.reader is not None and self.once and not replayed:
+                replica.wait_for_replay(conn, self.reader)
+                replayed = True
+                continue
             if self.once and not any(s.pending for s in self.subscriptions):
                 return  # nothing below the horizon, nothing in flight or held back
             recheck = self._wait(listener)
+            if recheck and self.reader is not None:
+                # What woke us has committed on the primary; read once the standby
+                # has replayed it (or, past a bound, anyway: the recheck follows).
+                replica.wait_for_replay(conn, self.reader)
 
     def _pass(self, conn: psycopg.Connection[Any]) -> bool:
         worked = False

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from pgstore import tracing
+from pgstore import replica, tracing
 from pgstore._queries import QUERIES
 from pgstore.dispatch.dead_letters import TableDeadLetters
 from pgstore.dispatch.processing import Item, Outcome, message_of
@@ -84,12 +84,14 @@ class EventStoreSubscription(Subscription):
     def __init__(self, domain: Domain, spec: HandlerSpec, config: SubscriptionConfig) -> None:
         super().__init__(domain, spec, config, TableDeadLetters(spec.name))
         self._resplit = False  # the setting asks for a split the database does not have
+        self._reader: psycopg.Connection[Any] | None = None  # a standby to read from
 
     def start(self, conn: psycopg.Connection[Any], session: Session) -> None:
         conn.execute(
             QUERIES["position_register"],
             {"handler": self.spec.name, "category": self.spec.stream_category},
         )
+        self._reader = session.reader
         self._split(conn)
         self.processor.load_failures(conn)
 
@@ -197,18 +199,20 @@ class EventStoreSubscription(Subscription):
         retried = self._retry_parked(conn, due) if due else 0
         if retried:
             held = self._held(conn, part)
-        items = [
-            decode_item(encoded)
-            for encoded in conn.execute(
-                QUERIES["read_category_encoded"],
-                {
-                    "category": self.spec.stream_category,
-                    "from_global_position": start,
-                    "batch_size": self.config.messages_per_tick,
-                    **part.params,
-                },
+        params = {
+            "category": self.spec.stream_category,
+            "from_global_position": start,
+            "batch_size": self.config.messages_per_tick,
+            **part.params,
+        }
+        reader = self._reader
+        if reader is None:
+            rows = conn.execute(QUERIES["read_category_encoded"], params).fetchall()
+        else:  # a standby: below its horizon, a complete prefix (see pgstore.replica)
+            rows = replica.retrying_conflicts(
+                lambda: reader.execute(QUERIES["read_category_encoded"], params).fetchall()
             )
-        ]
+        items = [decode_item(encoded) for encoded in rows]
         handled = 0
 
         def park_if_held(index: int) -> bool:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import sql
 
-from pgstore import tracing
+from pgstore import replica, tracing
 from pgstore._queries import QUERIES
 from pgstore.dispatch.dead_letters import QueueDeadLetters
 from pgstore.dispatch.event_store import decode_item
@@ -76,6 +76,7 @@ class StreamSubscription(Subscription):
         )
         self.table = sql.Identifier("pgmq", f"q_{self.queue}")
         self.token = 0  # the session's claim token, set by start
+        self.reader: psycopg.Connection[Any] | None = None  # a standby to read from
         self.queue_limit = QUEUE_BATCHES * config.messages_per_tick
         self.deleted_since_vacuum = 0
         self.swept_at = 0.0
@@ -83,6 +84,7 @@ class StreamSubscription(Subscription):
     def start(self, conn: psycopg.Connection[Any], session: Session) -> None:
         """Create the queues (idempotent) and register the subscription."""
         self.token = session.token
+        self.reader = session.reader
         with conn.transaction():
             created = conn.execute(
                 QUERIES["queue_create"],
@@ -98,6 +100,8 @@ class StreamSubscription(Subscription):
         """Copy new category messages into the queue (server-side, in one transaction);
         return how many were passed."""
         types = None if self.spec.handles_everything() else sorted(self.spec.methods)
+        if self.reader is not None:
+            return self._feed_from_standby(conn, self.reader, types)
         row = conn.execute(
             QUERIES["queue_feed"],
             {
@@ -110,6 +114,44 @@ class StreamSubscription(Subscription):
             },
         ).fetchone()
         return int(row[0]) if row else 0
+
+    def _feed_from_standby(
+        self, conn: psycopg.Connection[Any], reader: psycopg.Connection[Any], types: Any
+    ) -> int:
+        """The feeder with its read on a standby: lock the feeder position and measure
+        the room on the primary, read the batch on the standby (below its horizon: a
+        complete prefix), then send it and move the position on the primary, in the
+        transaction that holds the lock."""
+        with conn.transaction():
+            row = conn.execute(
+                QUERIES["queue_feed_lock"],
+                {"handler": self.spec.name, "queue": self.queue, "queue_limit": self.queue_limit},
+            ).fetchone()
+            if row is None or int(row[1]) <= 0:
+                return 0  # another feeder holds it, or the queue is full
+            params = {
+                "category": self.spec.stream_category,
+                "from_global_position": int(row[0]),
+                "room": int(row[1]),
+                "types": types,
+                "source_stream": self.spec.source_stream,
+            }
+            read = replica.retrying_conflicts(
+                lambda: reader.execute(QUERIES["queue_feed_read"], params).fetchone()
+            )
+            assert read is not None
+            passed, last, messages, groups = read
+            if not passed:
+                return 0
+            if messages:
+                conn.execute(
+                    QUERIES["queue_send_batch"],
+                    {"queue": self.queue, "messages": messages, "groups": groups},
+                )
+            conn.execute(
+                QUERIES["position_advance"], {"handler": self.spec.name, "position": last + 1}
+            )
+            return int(passed)
 
     def consume(self, conn: psycopg.Connection[Any]) -> int:
         """Handle the next batch from the queue; return how many messages were read."""

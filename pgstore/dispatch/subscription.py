@@ -24,9 +24,12 @@ class Session:
 
     `token`: held as an advisory lock for as long as the session lives, so that other
     workers can tell this session's claims on queue messages from a dead worker's.
+    `reader`: a connection to a hot standby to read events from (`--read-dsn`), or
+    None to read them on the primary like everything else.
     """
 
     token: int
+    reader: psycopg.Connection[Any] | None = None
 
 
 class Subscription(abc.ABC):

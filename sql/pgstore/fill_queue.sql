@@ -10,13 +10,8 @@
 -- made every read slower (bench/dispatch.py: a backlog of 20,000 events was handled
 -- at 0.6x the rate of one of 2,000).
 --
--- The body of each queue message is the one encoding of a message outside the
--- store's columns: the keys of pgstore.messages.Message.to_dict() (a test holds them
--- equal), read back by the named query queue_read.
---
--- Only what the handler will run is queued: `types` (NULL: every type) and
--- `source_stream` (pgstore.from_source: the rule pgstore.handlers.HandlerSpec
--- follows too, and a test holds them equal).
+-- What is queued, and how, is pgstore.feed_batch's (the bodies, their groups, only
+-- the types and source stream the handler runs).
 CREATE OR REPLACE FUNCTION pgstore.fill_queue(
   handler text,
   queue text,
@@ -52,31 +47,10 @@ BEGIN
     RETURN 0;
   END IF;
 
-  SELECT
-    count(*),
-    max(m.global_position),
-    array_agg(
-      jsonb_build_object(
-        'id', m.id,
-        'stream_name', m.stream_name,
-        'type', m.type,
-        'position', m.position,
-        'global_position', m.global_position,
-        'data', m.data,
-        'metadata', m.metadata,
-        'time', m.time
-      ) ORDER BY m.global_position
-    ) FILTER (WHERE m.wanted),
-    array_agg(jsonb_build_object('x-pgmq-group', m.stream_name) ORDER BY m.global_position)
-      FILTER (WHERE m.wanted)
-  INTO _passed, _last, _messages, _groups
-  FROM (
-    SELECT r.*,
-           (fill_queue.types IS NULL OR r.type = ANY (fill_queue.types))
-           AND pgstore.from_source(r.metadata->>'origin_stream', fill_queue.source_stream)
-             AS wanted
-      FROM pgstore.read_category(fill_queue.category, _position, _room) r
-  ) m;
+  SELECT b.passed, b.last, b.messages, b.groups
+    INTO _passed, _last, _messages, _groups
+    FROM pgstore.feed_batch(fill_queue.category, _position, _room,
+                            fill_queue.types, fill_queue.source_stream) b;
 
   IF _passed = 0 THEN
     RETURN 0;

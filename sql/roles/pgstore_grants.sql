@@ -19,6 +19,7 @@ GRANT SELECT ON ALL TABLES IN SCHEMA pgstore, message_store
 -- Reading: every role.
 GRANT EXECUTE ON FUNCTION
   pgstore.cardinal_id, pgstore.category, pgstore.check_batch, pgstore.check_batch_size,
+  pgstore.feed_batch,
   pgstore.check_consumer_group, pgstore.check_name, pgstore.check_payload,
   pgstore.check_row_size, pgstore.find_appended, pgstore.from_source,
   pgstore.global_position_horizon,

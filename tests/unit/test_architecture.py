@@ -70,7 +70,7 @@ def test_no_import_circles() -> None:
 # ARCHITECTURE.md's layers, top first: a module imports only its own layer and above.
 LAYERS = [
     {"errors", "_queries", "_resources", "connection", "server", "tracing"},
-    {"messages", "unit_of_work", "deferred", "store", "migrate"},
+    {"messages", "unit_of_work", "deferred", "store", "migrate", "replica"},
     {"_fields", "fields", "model", "config", "handlers", "envelope", "repository", "subscriptions"},
     {"commands", "domain"},
     {"dispatch"},

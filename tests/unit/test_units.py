@@ -74,15 +74,16 @@ def test_dsn_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_queue_bodies_and_message_dicts_are_one_encoding() -> None:
-    """fill_queue writes a queue body with exactly the keys of Message.to_dict()."""
+    """The feeder (feed_batch) writes a queue body with exactly the keys of
+    Message.to_dict()."""
     import re
     from datetime import UTC, datetime
 
     from pgstore.messages import Message
     from pgstore.migrate import function_files
 
-    (fill_queue,) = [p for p in function_files() if p.stem == "fill_queue"]
-    body = re.search(r"jsonb_build_object\((.*?)\) ORDER BY", fill_queue.read_text(), re.S)
+    (feed_batch,) = [p for p in function_files() if p.stem == "feed_batch"]
+    body = re.search(r"jsonb_build_object\((.*?)\) ORDER BY", feed_batch.read_text(), re.S)
     assert body is not None
     keys = re.findall(r"'(\w+)',", body.group(1))
     message = Message(uuid.uuid4(), "a-1", "T", 0, 0, {}, None, datetime.now(UTC))
