@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from pgstore import replica
 from pgstore._queries import QUERIES
 from pgstore.migrate import create_roles
 from pgstore.sandbox import NotConfined, confinement_problem
@@ -25,6 +26,7 @@ def connect(
     conninfo: str,
     *,
     query_conninfo: str | None = None,
+    read_conninfo: str | None = None,
     notice: Callable[[str], None] = lambda _: None,
 ) -> psycopg.Connection[Any]:
     """A connection confined to pgstore_reader, for `sandbox.run`.
@@ -34,6 +36,10 @@ def connect(
     more privileged, pgstore connects as its own login `pgstore_query` (creating the
     roles first if this database has none) with a password that is valid for one
     minute. Raises NotConfined when neither is possible.
+
+    `read_conninfo` (--read-dsn): connect to that hot standby instead. Roles and the
+    password are still set on the primary (`conninfo`), and the login waits until the
+    standby has replayed them.
     """
     if query_conninfo is not None:
         conn = psycopg.connect(query_conninfo, autocommit=True)
@@ -42,16 +48,25 @@ def connect(
             conn.close()
             raise NotConfined(f"--query-dsn must be a login confined to pgstore_reader: {problem}")
         return conn
-    session = psycopg.connect(conninfo, autocommit=True)
+    session = psycopg.connect(read_conninfo or conninfo, autocommit=True)
     if confinement_problem(session) is None:
         return session
-    with session as admin:
-        return _as_query_login(admin, conninfo, notice)
+    if read_conninfo is None:
+        with session as admin:
+            return _as_query_login(admin, conninfo, notice)
+    with session as standby, psycopg.connect(conninfo, autocommit=True) as admin:
+        return _as_query_login(admin, read_conninfo, notice, standby=standby)
 
 
 def _as_query_login(
-    admin: psycopg.Connection[Any], conninfo: str, notice: Callable[[str], None]
+    admin: psycopg.Connection[Any],
+    conninfo: str,
+    notice: Callable[[str], None],
+    *,
+    standby: psycopg.Connection[Any] | None = None,
 ) -> psycopg.Connection[Any]:
+    """Log in as pgstore_query at `conninfo`, its roles and password set through
+    `admin` (on the primary; then replayed by `standby`, if the login is there)."""
     # One `pgstore query` (or observatory connection) at a time creates the roles and
     # sets the password: concurrent ones would collide on both.
     admin.execute(QUERIES["query_login_lock"], _LOCK_KEYS)
@@ -75,6 +90,11 @@ def _as_query_login(
                 f"{admin.info.user} may not set the password of {QUERY_LOGIN}; give --query-dsn "
                 "(a login granted only pgstore_reader)"
             ) from error
+        if standby is not None and not replica.wait_for_replay(admin, standby, timeout=10):
+            raise NotConfined(
+                f"The standby has not replayed the password of {QUERY_LOGIN} within 10 s "
+                "(is its replay paused, or far behind?); give --query-dsn for it"
+            )
         try:
             return psycopg.connect(
                 psycopg.conninfo.make_conninfo(conninfo, user=QUERY_LOGIN, password=password),

@@ -65,6 +65,7 @@ def _plain(value: Any) -> Any:
     help="Run the query as this login (it must hold pgstore_reader and nothing else). "
     "Default: pgstore's own login pgstore_query, with a one-minute password.",
 )
+@read_dsn_option
 @dsn_option
 @pass_context
 def query_command(
@@ -76,6 +77,7 @@ def query_command(
     explain: bool,
     timeout_seconds: float,
     query_dsn: str | None,
+    read_dsn: str | None,
 ) -> None:
     """Run one read-only SELECT against the store, as a login that can only read.
 
@@ -94,6 +96,7 @@ def query_command(
             query_login.connect(
                 ctx.target.conninfo,
                 query_conninfo=query_dsn,
+                read_conninfo=read_dsn,
                 notice=lambda text: click.echo(f"pgstore: {text}", err=True),
             ) as conn,
             _render.progress("fetching", total=limit, unit="row") as bar,

@@ -8,7 +8,13 @@ import click
 import uvicorn
 
 from pgstore.app import load_domain
-from pgstore.cli._base import Context, dsn_option, pass_context, reported_errors
+from pgstore.cli._base import (
+    Context,
+    dsn_option,
+    pass_context,
+    read_dsn_option,
+    reported_errors,
+)
 from pgstore.observatory import Observatory, ReaderPool, create_app
 
 
@@ -28,10 +34,17 @@ from pgstore.observatory import Observatory, ReaderPool, create_app
     help="Read as this login (it must hold pgstore_reader and nothing else). Default: "
     "pgstore's own login pgstore_query.",
 )
+@read_dsn_option
 @dsn_option
 @pass_context
 def observatory(
-    ctx: Context, apps: tuple[str, ...], host: str, port: int, title: str, query_dsn: str | None
+    ctx: Context,
+    apps: tuple[str, ...],
+    host: str,
+    port: int,
+    title: str,
+    query_dsn: str | None,
+    read_dsn: str | None,
 ) -> None:
     """Serve a live dashboard of every stream, handler and dead letter (APP...: also show
     the handlers of these apps that have not run yet). It reads as a confined reader:
@@ -40,9 +53,13 @@ def observatory(
     with reported_errors():
         domains = [load_domain(app) for app in apps]
         pool = ReaderPool(ctx.target.conninfo, reader_conninfo=query_dsn)
-        with pool.connection():  # fail now, with a clear error, if it cannot read
-            pass
-        app = create_app(Observatory(pool, domains), title=title)
+        # With a standby, events are read there (as its own login if that is
+        # confined, else as pgstore_query); status and LISTEN stay on the primary.
+        events_pool = ReaderPool(ctx.target.conninfo, read_conninfo=read_dsn) if read_dsn else pool
+        for each in {pool, events_pool}:
+            with each.connection():  # fail now, with a clear error, if it cannot read
+                pass
+        app = create_app(Observatory(pool, domains, events_pool=events_pool), title=title)
     if not _loopback(host):
         click.echo(
             f"pgstore: the observatory listens on {host}: anyone who can reach it sees "

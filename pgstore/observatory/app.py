@@ -59,6 +59,7 @@ def create_app(observatory: Observatory, *, title: str = "pgstore observatory") 
         finally:
             broadcaster.stop()
             observatory.pool.close()
+            observatory.events_pool.close()
 
     return Starlette(
         routes=[

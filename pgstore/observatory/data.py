@@ -30,9 +30,21 @@ class ReaderPool:
     """A few connections confined to pgstore_reader (pgstore's own query login, or the
     login given), made again when one breaks."""
 
-    def __init__(self, conninfo: str, *, reader_conninfo: str | None = None, size: int = 4) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        reader_conninfo: str | None = None,
+        read_conninfo: str | None = None,
+        size: int = 4,
+    ) -> None:
+        """`reader_conninfo`: a confined login to use as it is (--query-dsn);
+        `read_conninfo`: connect to this hot standby (--read-dsn) instead."""
+
         def connect() -> psycopg.Connection[Any]:
-            conn = query_login.connect(conninfo, query_conninfo=reader_conninfo)
+            conn = query_login.connect(
+                conninfo, query_conninfo=reader_conninfo, read_conninfo=read_conninfo
+            )
             conn.execute(QUERIES["observatory_session"], {"timeout": STATEMENT_TIMEOUT})
             return conn
 
@@ -120,12 +132,22 @@ class RateMeter:
 
 class Observatory:
     """The observatory's reads: status, events, one event and its causation chain, dead
-    letters. Every one is a named query with a bound on what it returns."""
+    letters. Every one is a named query with a bound on what it returns.
+
+    `events_pool` (a hot standby's, with --read-dsn) serves the event reads; status,
+    dead letters and LISTEN stay on `pool`, the primary's: the transaction holding
+    the horizon is the primary's to name, and a standby refuses LISTEN."""
 
     def __init__(
-        self, pool: ReaderPool, domains: list[Domain], rates: RateMeter | None = None
+        self,
+        pool: ReaderPool,
+        domains: list[Domain],
+        rates: RateMeter | None = None,
+        *,
+        events_pool: ReaderPool | None = None,
     ) -> None:
         self.pool = pool
+        self.events_pool = events_pool or pool
         self.domains = domains
         self.rates = rates or RateMeter()
 
@@ -147,7 +169,7 @@ class Observatory:
         )
 
     def categories(self) -> list[dict[str, Any]]:
-        with self.pool.connection() as conn:
+        with self.events_pool.connection() as conn:
             rows = conn.execute(QUERIES["observatory_categories"]).fetchall()
         return [
             {"category": c, "streams": int(s), "events": int(e), "last_global_position": int(p)}
@@ -156,7 +178,7 @@ class Observatory:
 
     def events(self, search: Search, limit: int = PAGE) -> list[dict[str, Any]]:
         params = {**search.__dict__, "limit": min(max(limit, 1), 500)}
-        with self.pool.connection() as conn:
+        with self.events_pool.connection() as conn:
             rows = conn.execute(QUERIES["observatory_events"], params).fetchall()
         return [_summary(row) for row in rows]
 
@@ -165,7 +187,7 @@ class Observatory:
             key = uuid.UUID(message_id)
         except ValueError:
             return None
-        with self.pool.connection() as conn:
+        with self.events_pool.connection() as conn:
             row = conn.execute(QUERIES["observatory_event"], {"id": key}).fetchone()
         if row is None:
             return None
@@ -192,7 +214,7 @@ class Observatory:
                 break
             causes.append(cause)
             cause_id = cause["causation_id"]
-        with self.pool.connection() as conn:
+        with self.events_pool.connection() as conn:
             rows = conn.execute(
                 QUERIES["observatory_effects"],
                 {"id": str(event["id"]), "after": event["global_position"]},
@@ -209,7 +231,7 @@ class Observatory:
         return [letter.to_dict() for letter in letters]
 
     def since(self, after: int) -> list[dict[str, Any]]:
-        with self.pool.connection() as conn:
+        with self.events_pool.connection() as conn:
             rows = conn.execute(QUERIES["observatory_since"], {"after": after}).fetchall()
         return [
             {
@@ -224,7 +246,7 @@ class Observatory:
         ]
 
     def last_position(self) -> int:
-        with self.pool.connection() as conn:
+        with self.events_pool.connection() as conn:
             row = conn.execute(QUERIES["observatory_last_position"]).fetchone()
         return int(row[0]) if row else 0
 

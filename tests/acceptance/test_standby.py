@@ -22,6 +22,7 @@ import pytest
 from pgstore import replica
 from pgstore.messages import NewMessage
 from pgstore.migrate import migrate
+from pgstore.observatory import Observatory, ReaderPool, Search
 from pgstore.store import EventStore
 from tests.acceptance.subprocesses import ROOT, environment
 from tests.pgcluster import LocalCluster
@@ -244,3 +245,48 @@ def test_without_the_horizon_a_standby_reader_skips_late_commits(dsns: tuple[str
         safe_next = [row[0] for row in standby.execute(gap_safe, (safe_from,))]
     assert len(seen_naively) == 1 and naive_next == []  # the late commit was skipped
     assert seen_safely == [] and len(safe_next) == 2  # held back, then both
+
+
+def pgstore(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pgstore", *args],
+        cwd=ROOT, env=environment(dsn), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_query_read_and_the_observatory_read_the_standby(dsns: tuple[str, str]) -> None:
+    """What the standby has not replayed yet, they do not show; the primary has it."""
+    primary_dsn, standby_dsn = dsns
+    count = "SELECT count(*) AS n FROM pgstore.events WHERE category = 'job'"
+    assert pgstore(primary_dsn, "query", count, "--json").returncode == 0  # roles, login
+    with EventStore.connect(primary_dsn) as store:
+        store.append("job-1", NewMessage("ordering.Step.v1", {"n": 0}))
+    with (
+        psycopg.connect(primary_dsn, autocommit=True) as primary,
+        psycopg.connect(standby_dsn, autocommit=True) as standby,
+    ):
+        assert replica.wait_for_replay(primary, standby, timeout=30)
+    pool = ReaderPool(primary_dsn)
+    events_pool = ReaderPool(primary_dsn, read_conninfo=standby_dsn)
+    observatory = Observatory(pool, [], events_pool=events_pool)
+    with events_pool.connection():  # logged in on the standby while it replays
+        pass
+    replay(standby_dsn, paused=True)
+    try:
+        with EventStore.connect(primary_dsn) as store:
+            store.append("job-1", NewMessage("ordering.Step.v1", {"n": 1}))
+        on_primary = pgstore(primary_dsn, "query", count, "--json")
+        assert on_primary.returncode == 0 and '"n": 2' in on_primary.stdout
+        read = pgstore(primary_dsn, "read", "job-1", "--json", "--read-dsn", standby_dsn)
+        assert read.returncode == 0 and read.stdout.count('"stream_name"') == 1
+        assert len(observatory.events(Search(category="job"))) == 1
+        assert observatory.status().handlers == []  # from the primary
+    finally:
+        replay(standby_dsn, paused=False)
+        pool.close()
+        events_pool.close()
+    # The query login's password is set on the primary: with replay paused it could
+    # not reach the standby, so the query on the standby runs once replay resumes.
+    on_standby = pgstore(primary_dsn, "query", count, "--json", "--read-dsn", standby_dsn)
+    assert on_standby.returncode == 0, on_standby.stderr
+    assert '"n": 2' in on_standby.stdout
