@@ -82,7 +82,7 @@ def prepare(conninfo: str, events: int) -> None:
         # A clean slate for each measurement (the benchmark's own scratch database).
         conn.execute(
             "TRUNCATE pgstore.aggregates, pgstore.handler_positions, pgstore.messages,"
-            " pgstore.message_ids, pgstore.stream_heads, pgstore.stream_subscriptions"
+            " pgstore.message_ids, pgstore.stream_heads, pgstore.stream_subscriptions CASCADE"
         )
         for (queue,) in conn.execute("SELECT queue_name FROM pgmq.list_queues()").fetchall():
             conn.execute("SELECT pgmq.drop_queue(%s)", (queue,))
