@@ -29,8 +29,10 @@ def default_bin_dir() -> Path:
 class LocalCluster:
     """initdb, start, restart and stop one cluster listening on 127.0.0.1."""
 
-    def __init__(self, bin_dir: Path | None = None) -> None:
+    def __init__(self, bin_dir: Path | None = None, settings: dict[str, str] | None = None) -> None:
+        """`settings`: server settings beyond the tests' own (-c name=value)."""
         self.bin_dir = bin_dir or default_bin_dir()
+        self.settings = settings or {}
         self.base_dir = Path(tempfile.mkdtemp(prefix="pgstore-test-", dir="/tmp"))
         self.data_dir = self.base_dir / "data"
         self.log_file = self.base_dir / "postgresql.log"
@@ -65,7 +67,7 @@ class LocalCluster:
             # No fsync: the tests kill processes and the server, never the machine.
             "-c fsync=off -c full_page_writes=off -c max_connections=200 "
             "-c log_min_messages=warning"
-        )
+        ) + "".join(f" -c {name}={value}" for name, value in self.settings.items())
         self._run(
             "pg_ctl",
             "-D",

@@ -184,7 +184,10 @@ BEGIN
   -- winner holds its bucket until it commits. A woken dispatcher reads until it finds
   -- nothing and looks once more shortly after, which picks up the writers that
   -- skipped their NOTIFY; its poll interval is the fallback for the rest.
-  IF pg_try_advisory_xact_lock(
+  -- A transaction that will be prepared (two-phase commit) may not NOTIFY: it sets
+  -- pgstore.wake_up = 'off' and leaves the wake-up to the dispatchers' polling.
+  IF current_setting('pgstore.wake_up', true) IS DISTINCT FROM 'off'
+     AND pg_try_advisory_xact_lock(
       1885823853,
       ((extract(epoch FROM clock_timestamp()) * 200)::bigint % 2147483647)::int) THEN
     PERFORM pg_notify('pgstore_messages', _category);
