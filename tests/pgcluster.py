@@ -82,9 +82,9 @@ class LocalCluster:
             "start",
         )
 
-    def standby(self) -> LocalCluster:
+    def standby(self, settings: dict[str, str] | None = None) -> LocalCluster:
         """A hot standby of this cluster, streaming from it (pg_basebackup -R), started."""
-        replica = LocalCluster(self.bin_dir)
+        replica = LocalCluster(self.bin_dir, settings)
         replica._run(
             "pg_basebackup",
             "-h", self.host, "-p", str(self.port), "-U", self.user,

@@ -290,3 +290,51 @@ def test_query_read_and_the_observatory_read_the_standby(dsns: tuple[str, str]) 
     on_standby = pgstore(primary_dsn, "query", count, "--json", "--read-dsn", standby_dsn)
     assert on_standby.returncode == 0, on_standby.stderr
     assert '"n": 2' in on_standby.stdout
+
+
+def test_a_read_cancelled_by_replay_is_run_again(
+    servers: tuple[LocalCluster, LocalCluster],
+) -> None:
+    """A standby that cancels at once (max_standby_streaming_delay 0) what holds back
+    its replay: a read whose snapshot still needs rows the primary has vacuumed away is
+    cancelled, and pgstore reads again instead of failing."""
+    primary, _ = servers
+    standby = primary.standby(settings={"max_standby_streaming_delay": "0"})
+    try:
+        with psycopg.connect(primary.dsn(), autocommit=True) as on_primary:
+            on_primary.execute("CREATE TABLE conflicted AS SELECT generate_series(1, 1000) AS n")
+            with psycopg.connect(standby.dsn(), autocommit=True) as on_standby:
+                assert replica.wait_for_replay(on_primary, on_standby, timeout=30)
+
+                def remove_rows() -> None:
+                    # Once the standby's read holds its snapshot: rows it may need, gone.
+                    sleeping = (
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE state = 'active' AND query LIKE '%%pg_sleep(5)%%'"
+                        " AND pid <> pg_backend_pid()"
+                    )
+                    with psycopg.connect(standby.dsn(), autocommit=True) as watcher:
+                        wait_until(lambda: watcher.execute(sleeping).fetchone() == (1,), 10)
+                    with psycopg.connect(primary.dsn(), autocommit=True) as writer:
+                        writer.execute("DELETE FROM conflicted WHERE n > 10")
+                        writer.execute("VACUUM conflicted")
+
+                calls: list[str] = []
+
+                def read() -> int:
+                    calls.append("read")
+                    if len(calls) == 1:
+                        threading.Thread(target=remove_rows).start()
+                        query = "SELECT count(*) FROM conflicted, pg_sleep(5)"
+                    else:
+                        query = "SELECT count(*) FROM conflicted"
+                    row = on_standby.execute(query).fetchone()
+                    assert row is not None
+                    return int(row[0])
+
+                assert replica.retrying_conflicts(read) == 10
+                assert len(calls) == 2  # cancelled once, read again
+    finally:
+        standby.destroy()
+        with psycopg.connect(primary.dsn(), autocommit=True) as on_primary:
+            on_primary.execute("DROP TABLE IF EXISTS conflicted")
