@@ -162,10 +162,14 @@ class Repository(Generic[A]):
                 },
             ).fetchall()
         found = [(str(i), int(version), data, domain) for i, version, data, domain in rows]
-        if deferred is not None:
+        if overlay and deferred is not None:
             matches = deferred.overlay(self.domain, self.category, probe, found)
-        else:
+        else:  # nothing held back (none, or just sent): the database's answer stands
             matches = [(version, data, domain) for _, version, data, domain in found]
+            if deferred is not None:
+                for aggregate_id, version, data, domain in found:
+                    key = (self.domain, self.category, aggregate_id)
+                    deferred.remember(key, version, data, domain)
         if not matches:
             raise NotFound(f"No {self.aggregate.__name__} with {fields}")
         if len(matches) > 1:

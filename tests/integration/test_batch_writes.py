@@ -180,3 +180,42 @@ def test_a_batch_sends_its_saves_together(dsn: str, conn: Conn, store: EventStor
         "SELECT version, (data->>'count')::int FROM pgstore.aggregates WHERE id = 'y-y'"
     ).fetchone()
     assert row == (10, 11)
+
+
+def test_find_by_a_nested_value_in_a_batch_is_the_databases_containment(
+    dsn: str, store: EventStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A probe with a list is jsonb containment (["a"] finds ["a", "b"]), which the
+    batch does not judge itself: it sends what it holds and asks the database."""
+    from pgstore.fields import List
+
+    domain = Domain("nested", dsn=dsn)
+
+    @domain.aggregate(stream_category="label")
+    class Label(AggregateRoot):
+        pass
+
+    @domain.event(part_of=Label)
+    class Used(Event):
+        tag: str
+
+    @domain.aggregate
+    class Tagged(AggregateRoot):
+        tags: list[str] = List(content_type=str)
+        uses: int = 0
+
+    @domain.event_handler(part_of=Tagged, stream_category="label")
+    class Uses:
+        @handle(Used)
+        def used(self, event: Used) -> None:
+            repository = domain.repository_for(Tagged)
+            tagged = repository.find_by(tags=[event.tag])
+            tagged.uses += 1
+            repository.add(tagged)
+
+    domain.repository_for(Tagged).add(Tagged(id="t1", tags=["a", "b"]))
+    store.append("label-1", [NewMessage("nested.Used.v1", {"tag": t}) for t in "aba"])
+    Dispatcher(domain, once=True).run()
+    assert domain.repository_for(Tagged).get("t1").uses == 3
+    assert "failed on" not in caplog.text  # found at the first attempt, in the batch
+    domain.close()
