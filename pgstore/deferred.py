@@ -6,7 +6,8 @@ appends back. The next load of the same aggregate is answered from the map, and 
 that was held back goes to the server in one pipeline (one round trip) when the batch
 ends, or as soon as anything could read the database and miss it: a `find_by` that
 the map cannot answer alone, an event-sourced load or save, the store's calls, any
-use of the unit of work's connection. Statements run in the order they were made.
+use of the unit of work's connection (which also forgets what was loaded: SQL of the
+handler's own may have changed it). Statements run in the order they were made.
 
 A save still checks the version it was loaded at: in the map at once (a stale copy
 raises AggregateConflict as the database would), and in the database when it is
@@ -127,6 +128,11 @@ class DeferredWrites:
             if aggregate_id not in results and _contains(row.data, probe):
                 results[aggregate_id] = (row.version, copy.deepcopy(row.data), row.row_domain)
         return [results[key] for key in sorted(results)]
+
+    def forget(self) -> None:
+        """Drop what was loaded (after a flush: nothing is held back then), so the next
+        load reads the database again."""
+        self._rows = {key: row for key, row in self._rows.items() if row.dirty}
 
     def flush(self, conn: psycopg.Connection[Any]) -> None:
         """Send what was held back, in one pipeline, in the order it was made."""

@@ -37,9 +37,11 @@ class UnitOfWork:
     @property
     def conn(self) -> psycopg.Connection[Any]:
         """The transaction's connection, for SQL of your own. In a dispatch batch, the
-        writes held back so far are sent first, so what you run sees them."""
+        writes held back so far are sent first, so what you run sees them, and what the
+        batch has loaded is forgotten, so what you write is what it loads next."""
         if self.deferred is not None:
             self.deferred.flush(self.raw)
+            self.deferred.forget()
         return self.raw
 
 
