@@ -48,7 +48,8 @@ def domain_for(ctx: Context, app: str) -> Domain:
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Worker processes (they share stream handlers' queues).",
+    help="Worker processes (they share stream handlers' queues, and the partitions of "
+    "event_store handlers split with the setting `partitions`).",
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-vv: debug).")
 @click.option(
