@@ -51,6 +51,19 @@ def call_function(name: str, conn: psycopg.Connection[Any], index: int, count: i
     return 1
 
 
+WAKING = (
+    "SELECT position FROM bench_cost.append_waking(%s, %s, ARRAY[%s]::uuid[], ARRAY[%s]::text[],"
+    " ARRAY[%s]::jsonb[], ARRAY[%s]::jsonb[])"
+)
+
+
+def append_waking(wake_up: str, conn: psycopg.Connection[Any], index: int, count: int) -> int:
+    """The real append through a wrapper that turns its wake-up on or off."""
+    stream = f"waking{wake_up}-{index}-{count % 50}"
+    conn.execute(WAKING, (wake_up, stream, uuid.uuid4(), "Happened", Jsonb(DATA), Jsonb(META)))
+    return 1
+
+
 def main() -> None:
     args = arguments(__doc__ or "")
     rounds, seconds = (3, 1.0) if args.quick else (5, 3.0)
@@ -60,6 +73,7 @@ def main() -> None:
         "table": partial(plain_insert, "pgstore.messages", 1),
     }
     operations |= {name: partial(call_function, name) for name, _ in STEPS[2:]}
+    operations |= {f"wake_up_{w}": partial(append_waking, w) for w in ("on", "off")}
     with scratch_database(args.dsn, "append_cost") as conninfo:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(PLAIN_TABLE)
@@ -80,6 +94,13 @@ def main() -> None:
             ratio_previous=median_ratio(rates, name, previous),
         )
         previous = name
+    report.add(
+        contender="without_wake_up",
+        work="the real one with pgstore.wake_up off, against it on (same wrapper)",
+        per_s=round(statistics.median(rates["wake_up_off"])),
+        ratio_bare=median_ratio(rates, "wake_up_off", "bare"),
+        ratio_previous=median_ratio(rates, "wake_up_off", "wake_up_on"),
+    )
     report.finish(args.output)
 
 

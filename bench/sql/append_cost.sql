@@ -95,3 +95,24 @@ BEGIN
   RETURNING id, position, global_position;
 END;
 $$;
+
+-- The real append_messages with its wake-up on or off (pgstore.wake_up): the same
+-- wrapper for both, so their ratio is what the wake-up costs.
+CREATE OR REPLACE FUNCTION bench_cost.append_waking(
+  wake_up text,
+  stream_name text,
+  ids uuid[],
+  types text[],
+  data jsonb[],
+  metadata jsonb[] DEFAULT NULL
+)
+RETURNS SETOF pgstore.appended
+LANGUAGE plpgsql
+AS $$
+BEGIN
+  PERFORM set_config('pgstore.wake_up', append_waking.wake_up, true);
+  RETURN QUERY SELECT * FROM pgstore.append_messages(
+    append_waking.stream_name, append_waking.ids, append_waking.types,
+    append_waking.data, append_waking.metadata);
+END;
+$$;
