@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,14 +29,25 @@ WAIT_MS = 5
 HANDLED = "SELECT coalesce(sum((data->>'count')::int), 0) FROM pgstore.aggregates"
 
 
-def wait_for(conn: psycopg.Connection[Any], query: str, target: int, timeout: float) -> None:
+def wait_for(
+    conn: psycopg.Connection[Any],
+    query: str,
+    target: int,
+    timeout: float,
+    process: subprocess.Popen[bytes],
+    log: Path,
+) -> None:
+    """Wait until `query` reaches `target`; fail with the dispatcher's log if it ends
+    or the deadline passes first."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         row = conn.execute(query).fetchone()
         if row is not None and int(row[0]) >= target:
             return
         time.sleep(0.01)
-    raise TimeoutError(f"{query!r} did not reach {target} in {timeout}s")
+    tail = log.read_text(errors="replace")[-4000:]
+    ended = "" if process.poll() is None else f" (the dispatcher exited {process.returncode})"
+    raise TimeoutError(f"{query!r} did not reach {target} in {timeout}s{ended}:\n{tail}")
 
 
 def rate(conninfo: str, workers: int, events: int) -> float:
@@ -51,11 +63,12 @@ def rate(conninfo: str, workers: int, events: int) -> float:
         "WORKERS_APP_PARTITIONS": str(PARTITIONS),
         "WORKERS_APP_WAIT_MS": str(WAIT_MS),
     }
+    log = Path(tempfile.mkstemp(prefix="workers-", suffix=".log")[1])
     process = subprocess.Popen(
         [sys.executable, "-m", "pgstore", "dispatch", "workers_app", "--workers", str(workers)],
         cwd=HERE,
         env=env,
-        stderr=subprocess.DEVNULL,
+        stderr=log.open("w"),  # a file, not a pipe: a full pipe would block the workers
         start_new_session=True,
     )
     try:
@@ -65,8 +78,15 @@ def rate(conninfo: str, workers: int, events: int) -> float:
                 " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
             )
             # Each worker: its session and its LISTEN connection.
-            wait_for(conn, sessions, 2 * workers, timeout=120)
-            wait_for(conn, "SELECT count(*) FROM pgstore.handler_partitions", PARTITIONS, 120)
+            wait_for(conn, sessions, 2 * workers, 120, process, log)
+            wait_for(
+                conn,
+                "SELECT count(*) FROM pgstore.handler_partitions",
+                PARTITIONS,
+                120,
+                process,
+                log,
+            )
             started = time.perf_counter()
             with EventStore.connect(conninfo) as store:
                 per_stream = events // STREAMS
@@ -75,11 +95,13 @@ def rate(conninfo: str, workers: int, events: int) -> float:
                         f"order-{stream}",
                         [NewMessage("sleepy.Placed.v1", {"n": n}) for n in range(per_stream)],
                     )
-            wait_for(conn, HANDLED, per_stream * STREAMS, timeout=600)
+            wait_for(conn, HANDLED, per_stream * STREAMS, 600, process, log)
             return per_stream * STREAMS / (time.perf_counter() - started)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(60)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(60)
+        log.unlink()
 
 
 def main() -> None:

@@ -109,11 +109,15 @@ UPDATE pgstore.handler_partitions SET updated_at = now()
 
 -- name: partitions_lock_all
 -- Reshaping: wait for every batch in progress, and hold them off.
-SELECT p.position, p.category, (SELECT count(*) FROM pgstore.handler_partitions hp
-                                  WHERE hp.handler = p.handler)
-  FROM pgstore.handler_positions p
- WHERE p.handler = %(handler)s
+SELECT position, category FROM pgstore.handler_positions
+ WHERE handler = %(handler)s
    FOR UPDATE
+
+-- name: partitions_count
+-- How many partitions a handler has. Asked only once partitions_lock_all holds the
+-- lock: a statement that waited for it sees other tables as they were before it
+-- waited, so it would miss a split another worker made meanwhile.
+SELECT count(*) FROM pgstore.handler_partitions WHERE handler = %(handler)s
 
 -- name: partitions_lock_rows
 SELECT 1 FROM pgstore.handler_partitions WHERE handler = %(handler)s FOR UPDATE
@@ -332,6 +336,12 @@ UPDATE pgstore.handler_positions SET conflicts = conflicts + %(count)s WHERE han
 SELECT id, stream_name, type, position, global_position, data::text, metadata::text, time
   FROM pgstore.read_category(%(category)s, %(from_global_position)s, %(batch_size)s,
                              %(partition)s, %(partitions)s)
+
+-- name: handler_side_work
+-- Whether an event_store handler has dead letters to replay, and streams held back.
+SELECT EXISTS (SELECT FROM pgstore.dead_letters d
+                WHERE d.handler = %(handler)s AND d.replay_requested_at IS NOT NULL),
+       EXISTS (SELECT FROM pgstore.handler_parked p WHERE p.handler = %(handler)s)
 
 -- name: parked_streams
 -- The streams an event_store handler holds back, each with the seconds until its

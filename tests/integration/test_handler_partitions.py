@@ -3,6 +3,7 @@ of split, per-partition lag, rewind, and the setting checked."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import psycopg
@@ -16,6 +17,7 @@ from pgstore.messages import NewMessage
 from pgstore.operations import rewind
 from pgstore.status import collect
 from pgstore.store import EventStore
+from tests.waiting import wait_until
 
 Conn = psycopg.Connection[Any]
 STREAMS = 10
@@ -154,3 +156,41 @@ def test_the_setting_is_checked(dsn: str, partitions: Any) -> None:
     domain = build(dsn, partitions, [])
     with pytest.raises(ConfigurationError, match="partitions must be an integer from 1 to 256"):
         Dispatcher(domain, once=True)
+
+
+def test_workers_starting_together_make_one_split(dsn: str, conn: Conn, store: EventStore) -> None:
+    """A worker that waited for another worker's split finds it made, and does not make
+    it again (the count it saw before waiting is stale by then)."""
+    tick(store, range(0, 1))
+    dispatch(dsn, 1)  # the handler's position row exists, not split
+    domain = build(dsn, 4, [])
+    (subscription,) = Dispatcher(domain, once=True).subscriptions
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            with psycopg.connect(dsn, autocommit=True) as work:
+                subscription.start(work, Session(1))
+        except BaseException as error:  # the thread reports it to the assertion below
+            failures.append(error)
+
+    with psycopg.connect(dsn) as other:  # the other worker, splitting first
+        other.execute(
+            "SELECT FROM pgstore.handler_positions WHERE handler = 'split.Tallies' FOR UPDATE"
+        )
+        starting = threading.Thread(target=start)
+        starting.start()
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        wait_until(lambda: conn.execute(waiting).fetchone() == (1,))
+        other.execute(
+            "INSERT INTO pgstore.handler_partitions (handler, partition, partitions, position)"
+            " SELECT 'split.Tallies', n, 4, 0 FROM generate_series(0, 3) AS n"
+        )
+        other.commit()
+    starting.join(timeout=30)
+    domain.close()
+    assert failures == []
+    assert split_of(conn) == [(n, 4) for n in range(4)]
