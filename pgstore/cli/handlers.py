@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import subprocess
 import sys
-from typing import Any
 
 import click
 
@@ -24,6 +21,7 @@ from pgstore.cli._base import (
     reported_errors,
 )
 from pgstore.cli.store import create_queues
+from pgstore.cli.workers import supervise
 from pgstore.dispatch import Dispatcher
 from pgstore.dispatch.dead_letters import dumps
 from pgstore.domain import Domain
@@ -49,7 +47,8 @@ def domain_for(ctx: Context, app: str) -> Domain:
     default=1,
     show_default=True,
     help="Worker processes (they share stream handlers' queues, and the partitions of "
-    "event_store handlers split with the setting `partitions`).",
+    "event_store handlers split with the setting `partitions`); one that dies "
+    "unexpectedly is replaced.",
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-vv: debug).")
 @click.option(
@@ -88,7 +87,7 @@ def dispatch(
     if workers > 1:
         if http:
             raise click.UsageError("--http serves one process: give it to one worker at a time")
-        sys.exit(run_workers(ctx, workers))
+        sys.exit(run_workers(ctx, workers, once=once))
     with reported_errors():
         domain = domain_for(ctx, app)
         dispatcher = Dispatcher(
@@ -127,25 +126,16 @@ def configure_logging(level: int, log_format: str) -> None:
     logging.basicConfig(level=level, handlers=[handler])
 
 
-def run_workers(ctx: Context, workers: int) -> int:
-    """Start `workers` copies of this command as processes; pass signals on; wait."""
+def run_workers(ctx: Context, workers: int, *, once: bool) -> int:
+    """Start `workers` copies of this command as processes (see pgstore.cli.workers)."""
     argv = [arg for arg in sys.argv[1:] if not arg.startswith("--workers")]
     if "--workers" in sys.argv:  # the "--workers N" form
         index = sys.argv.index("--workers")
         argv = sys.argv[1:index] + sys.argv[index + 2 :]
-    env = {"PGSTORE_DSN": ctx.target.conninfo}
-    children = [
-        subprocess.Popen([sys.executable, "-m", "pgstore", *argv], env=os.environ | env)
-        for _ in range(workers)
-    ]
-
-    def forward(signum: int, _frame: Any) -> None:
-        for child in children:
-            child.send_signal(signum)
-
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(signal.SIGTERM, forward)
-    return max(child.wait() for child in children)
+    env = os.environ | {"PGSTORE_DSN": ctx.target.conninfo}
+    # A --once worker that dies has left its work to the others; --once ends with its
+    # exit code rather than starting another.
+    return supervise(argv, env, workers, restart=not once)
 
 
 @click.group()

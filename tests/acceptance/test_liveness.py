@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -107,3 +108,46 @@ def test_a_killed_workers_messages_are_handled_again_within_seconds(
     assert time.monotonic() - started < 20  # not the 30 s visibility timeout
     assert counter(conn) == (20, 20)
     assert "claimed by a worker that is gone" in result.stderr
+
+
+def children_of(pid: int) -> set[int]:
+    """The processes whose parent is `pid` (Linux: from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended while we looked
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_a_worker_that_dies_is_replaced(
+    dsn: str, conn: Conn, store: EventStore, tmp_path: Path
+) -> None:
+    """`--workers 2`: one worker is SIGKILLed; the supervisor starts another, which
+    handles what comes next; SIGTERM still stops them all cleanly."""
+    log = tmp_path / "workers.log"
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "pgstore", "dispatch", "tests.apps.contention", "--workers", "2"],
+        cwd=ROOT,
+        env=environment(dsn, CONTENTION_HANDLER_SECONDS="0"),
+        stderr=log.open("w"),
+    )
+    try:
+        wait_until(lambda: len(children_of(supervisor.pid)) == 2, timeout=30)
+        first = children_of(supervisor.pid)
+        doomed = min(first)
+        os.kill(doomed, signal.SIGKILL)
+        wait_until(
+            lambda: len(children := children_of(supervisor.pid)) == 2 and children != first,
+            timeout=30,
+        )
+        bump(store, 20)
+        wait_until(lambda: counter(conn) == (20, 20), timeout=60)
+        assert f"worker {doomed} ended unexpectedly (signal SIGKILL)" in log.read_text()
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(timeout=60) == 0, log.read_text()[-3000:]
+    finally:
+        supervisor.kill()
