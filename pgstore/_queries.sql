@@ -338,10 +338,13 @@ SELECT id, stream_name, type, position, global_position, data::text, metadata::t
                              %(partition)s, %(partitions)s)
 
 -- name: handler_side_work
--- Whether an event_store handler has dead letters to replay, and streams held back.
+-- Whether an event_store handler has dead letters to replay, streams held back, and
+-- its category split into partitions (asked again once the position is locked: see
+-- EventStoreSubscription._batch).
 SELECT EXISTS (SELECT FROM pgstore.dead_letters d
                 WHERE d.handler = %(handler)s AND d.replay_requested_at IS NOT NULL),
-       EXISTS (SELECT FROM pgstore.handler_parked p WHERE p.handler = %(handler)s)
+       EXISTS (SELECT FROM pgstore.handler_parked p WHERE p.handler = %(handler)s),
+       EXISTS (SELECT FROM pgstore.handler_partitions hp WHERE hp.handler = %(handler)s)
 
 -- name: parked_streams
 -- The streams an event_store handler holds back, each with the seconds until its

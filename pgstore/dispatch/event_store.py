@@ -172,9 +172,8 @@ class EventStoreSubscription(Subscription):
             # SKIP LOCKED: a handler runs in one dispatcher at a time (its order is the
             # category's global order); others skip it and take over if that one dies.
             row = conn.execute(QUERIES["position_lock"], {"handler": self.spec.name}).fetchone()
-            if row is None:
-                return None
-            return [self._batch(conn, int(row[0]), WHOLE)]
+            batch = None if row is None else self._batch(conn, int(row[0]), WHOLE)
+            return None if batch is None else [batch]
 
     def _tick_partitions(self, conn: psycopg.Connection[Any]) -> list[Batch]:
         """One batch of each partition no other worker holds, each in a transaction of
@@ -191,16 +190,25 @@ class EventStoreSubscription(Subscription):
                     return batches
                 partition, partitions, position = (int(value) for value in row)
                 done.append(partition)
-                batches.append(self._batch(conn, position, Slice(partition, partitions)))
+                batch = self._batch(conn, position, Slice(partition, partitions))
+                assert batch is not None  # a partition's batch is never refused
+                batches.append(batch)
 
-    def _batch(self, conn: psycopg.Connection[Any], start: int, part: Slice) -> Batch:
+    def _batch(self, conn: psycopg.Connection[Any], start: int, part: Slice) -> Batch | None:
         """Inside the caller's transaction, which holds the position's lock: run what
-        is due, then the next messages from `start`, and move the position past them."""
+        is due, then the next messages from `start`, and move the position past them.
+        None: the whole category was asked for and it turns out to be split."""
         # One look for the rare work (replays asked for, streams held back) before
         # the queries that fetch it: a round trip saved on almost every batch.
-        replays, parked = conn.execute(
+        replays, parked, split = conn.execute(
             QUERIES["handler_side_work"], {"handler": self.spec.name}
-        ).fetchone() or (False, False)
+        ).fetchone() or (False, False, False)
+        if split and part is WHOLE:
+            # position_lock judged "not split" in the snapshot its statement began
+            # with; a split that committed before it took the row's lock is seen
+            # only now. The lock held now keeps any later split out, so this look
+            # (a new statement) is the one that counts.
+            return None
         replayed = self._replay_dead_letters(conn, part) if replays else 0
         held = self._held(conn, part) if parked else {}
         due = [stream for stream, wait in held.items() if wait <= 0]

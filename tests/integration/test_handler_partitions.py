@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from pgstore import AggregateRoot, Domain, Event, handle
+from pgstore._queries import QUERIES
 from pgstore.dispatch import Dispatcher
 from pgstore.dispatch.subscription import Session
 from pgstore.errors import ConfigurationError
@@ -194,3 +195,23 @@ def test_workers_starting_together_make_one_split(dsn: str, conn: Conn, store: E
     domain.close()
     assert failures == []
     assert split_of(conn) == [(n, 4) for n in range(4)]
+
+
+def test_a_split_seen_only_after_the_lock_stops_the_whole_batch(
+    dsn: str, conn: Conn, store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """position_lock decides "not split" in its statement's snapshot, and a split can
+    commit between that snapshot and the row lock. Such a tick must run nothing on the
+    whole category (the partitions start where it would): here position_lock is made
+    to miss the split, as the race would have it."""
+    tick(store, range(0, 2))
+    dispatch(dsn, 4)
+    tick(store, range(2, 3))
+    stale = "SELECT position, category FROM pgstore.handler_positions WHERE handler = %(handler)s"
+    monkeypatch.setitem(QUERIES, "position_lock", stale)
+    seen: list[tuple[str, int]] = []
+    domain = build(dsn, 4, seen)
+    Dispatcher(domain, once=True).run()
+    domain.close()
+    assert sorted(seen) == sorted((f"item-{s}", 2) for s in range(STREAMS))  # once each
+    assert tallies(conn) == [(3, 2, 0)] * STREAMS
