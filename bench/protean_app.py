@@ -1,5 +1,5 @@
 """The spec's handler on Protean's own engine, for bench/protean_engine.py (run with
-of a virtual environment that has Protean; this one has not).
+the Python of a virtual environment that has Protean; this one has not).
 
 The domain is examples/bookstore written as Protean writes it; the handler is the same
 (find the book's Inventory by book_id, reduce it, which raises StockReduced, save).
