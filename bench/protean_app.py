@@ -3,8 +3,8 @@ the Python of a virtual environment that has Protean; this one has not).
 
 The domain is examples/bookstore written as Protean writes it; the handler is the same
 (find the book's Inventory by book_id, reduce it, which raises StockReduced, save).
-Protean keeps aggregates in its default in-memory repository (pgstore keeps them in
-PostgreSQL) and events in Message DB.
+Protean keeps its aggregates in PostgreSQL (its SQLAlchemy provider, in the same
+database) and its events in Message DB.
 
 python protean_app.py DSN EVENTS BOOKS: prints {"events": N, "seconds": S} on stdout.
 """
@@ -26,6 +26,12 @@ DSN, EVENTS, BOOKS = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 domain = Domain(__file__, "bookstore")
 domain.config["event_store"] = {"provider": "message_db", "database_uri": DSN}
 domain.config["event_processing"] = "async"
+# Aggregates in PostgreSQL too, as pgstore keeps them (Protean's default is in memory,
+# which measured no faster: about 160 events/s against 145).
+domain.config["databases"]["default"] = {
+    "provider": "postgresql",
+    "database_uri": DSN.replace("postgresql://", "postgresql+psycopg://", 1),
+}
 domain.config["server"]["default_subscription_type"] = "event_store"
 
 
@@ -96,6 +102,7 @@ def handled(cursor) -> int:
 def main() -> None:
     domain.init(traverse=False)
     with domain.domain_context():
+        domain.setup_database()
         for book in range(BOOKS):
             domain.repository_for(Inventory).add(Inventory(book_id=str(book), in_stock=10 * EVENTS))
         for n in range(EVENTS):

@@ -31,7 +31,7 @@ from pgstore import connection
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".protean"
-PROTEAN = "protean[message-db]==0.18.0"
+PROTEAN = "protean[message-db,postgresql]==0.18.0"
 MESSAGE_DB = "@eventide/message-db@1.3.1"
 # Message DB's install.sh, in its order (the pgcrypto extension is left out: its one
 # use, gen_random_uuid(), is built into PostgreSQL since 13, and some servers, such as
@@ -148,9 +148,9 @@ def main() -> None:
         report.notes.append(
             f"PostgreSQL {server_version(conninfo)}; {events} shipped orders over {BOOKS}"
             f" books; {rounds} rounds, medians; {PROTEAN} with Message DB"
-            f" {(database / 'VERSION.txt').read_text().strip()}, its aggregates in its"
-            " default in-memory repository (pgstore's in PostgreSQL); both with"
-            " Protean's default of 10 messages per tick"
+            f" {(database / 'VERSION.txt').read_text().strip()}, its aggregates in"
+            " PostgreSQL (its SQLAlchemy provider) as pgstore's are; both with Protean's"
+            " default of 10 messages per tick"
         )
         for _ in range(rounds):
             with message_db_database(args.dsn, database) as message_db:
