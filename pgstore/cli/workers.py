@@ -71,9 +71,12 @@ class Worker:
 
 
 def describe(returncode: int) -> str:
-    if returncode < 0:
+    if returncode >= 0:
+        return f"exit code {returncode}"
+    try:
         return f"signal {signal.Signals(-returncode).name}"
-    return f"exit code {returncode}"
+    except ValueError:  # a signal without a name (a real-time one)
+        return f"signal {-returncode}"
 
 
 def supervise(argv: list[str], env: Mapping[str, str], workers: int, *, restart: bool) -> int:
