@@ -6,7 +6,6 @@ python bench/append.py [--quick]
 
 from __future__ import annotations
 
-import multiprocessing
 import statistics
 import uuid
 from functools import partial
@@ -19,6 +18,7 @@ from common import (
     Report,
     arguments,
     compare,
+    draining_notifies,
     median_ratio,
     scratch_database,
     server_version,
@@ -127,15 +127,6 @@ def append_batch(conn: psycopg.Connection[Any], index: int, count: int) -> int:
     return BATCH
 
 
-def listener(conninfo: str, stop: Any) -> None:
-    """What a dispatcher does while it waits: LISTEN, and drain every NOTIFY."""
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("LISTEN pgstore_messages")
-        while not stop.is_set():
-            for _ in conn.notifies(timeout=0.2):
-                pass
-
-
 def measure(
     report: Report, conninfo: str, clients: int, categories: int, rounds: int, seconds: float
 ) -> None:
@@ -204,12 +195,7 @@ def main() -> None:
             f"PostgreSQL {server_version(conninfo)}; {rounds} interleaved rounds of {seconds}s"
             " per contender, medians"
         )
-        stop = multiprocessing.get_context("spawn").Event()
-        watcher = multiprocessing.get_context("spawn").Process(
-            target=listener, args=(conninfo, stop)
-        )
-        watcher.start()
-        try:
+        with draining_notifies(conninfo):
             shapes = (
                 [(1, 1), (4, 1), (16, 1), (16, 20)]
                 if args.quick
@@ -219,9 +205,6 @@ def main() -> None:
                 measure(report, conninfo, clients, categories, rounds, seconds)
             for clients in (1,) if args.quick else (1, 4):
                 measure_batches(report, conninfo, clients, rounds, seconds)
-        finally:
-            stop.set()
-            watcher.join(10)
     report.notes.append(
         "a LISTEN connection drained NOTIFYs throughout (the dispatcher's wake-up path)"
     )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import multiprocessing
 import re
 import shutil
 import statistics
@@ -22,8 +21,15 @@ import tempfile
 from pathlib import Path
 
 import psycopg
-from append import DATA, META, PLAIN_TABLE, listener
-from common import Report, arguments, scratch_database, server_version
+from append import DATA, META, PLAIN_TABLE
+from common import (
+    Report,
+    arguments,
+    draining_notifies,
+    median_ratio,
+    scratch_database,
+    server_version,
+)
 from message_db import message_db_database, message_db_sql
 
 CLIENTS = 16
@@ -119,12 +125,7 @@ def main() -> None:
             f" medians of the per-round ratios; Message DB"
             f" {(message_db / 'VERSION.txt').read_text().strip()} from its npm package"
         )
-        stop = multiprocessing.get_context("spawn").Event()
-        watcher = multiprocessing.get_context("spawn").Process(
-            target=listener, args=(conninfo, stop)
-        )
-        watcher.start()
-        try:
+        with draining_notifies(conninfo):
             for categories in (1, 20):
                 clear(conninfo, message_db_conninfo)
                 rates: dict[str, list[float]] = {name: [] for name in SCRIPTS}
@@ -134,16 +135,6 @@ def main() -> None:
                     for name in names[shift:] + names[:shift]:
                         path = script(name, categories, Path(folder))
                         rates[name].append(rate(binary, targets[name], path, seconds))
-                ratios = {
-                    baseline: round(
-                        statistics.median(
-                            ours / theirs
-                            for ours, theirs in zip(rates["pgstore"], rates[baseline], strict=True)
-                        ),
-                        2,
-                    )
-                    for baseline in ("message_db", "bare")
-                }
                 report.add(
                     test="single append, pgbench",
                     clients=CLIENTS,
@@ -151,12 +142,9 @@ def main() -> None:
                     pgstore_per_s=round(statistics.median(rates["pgstore"])),
                     message_db_per_s=round(statistics.median(rates["message_db"])),
                     bare_insert_per_s=round(statistics.median(rates["bare"])),
-                    ratio_message_db=ratios["message_db"],
-                    ratio_bare=ratios["bare"],
+                    ratio_message_db=median_ratio(rates, "pgstore", "message_db"),
+                    ratio_bare=median_ratio(rates, "pgstore", "bare"),
                 )
-        finally:
-            stop.set()
-            watcher.join(10)
     report.notes.append(
         "a LISTEN connection on pgstore's database drained NOTIFYs throughout (the"
         " dispatcher's wake-up path)"

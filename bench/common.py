@@ -220,3 +220,27 @@ def server_version(conninfo: str) -> str:
     with psycopg.connect(conninfo) as conn:
         row = conn.execute("SHOW server_version").fetchone()
         return str(row[0]) if row else "?"
+
+
+def _drain_notifies(conninfo: str, stop: Any) -> None:
+    """What a dispatcher does while it waits: LISTEN, and drain every NOTIFY."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("LISTEN pgstore_messages")
+        while not stop.is_set():
+            for _ in conn.notifies(timeout=0.2):
+                pass
+
+
+@contextmanager
+def draining_notifies(conninfo: str) -> Iterator[None]:
+    """A process that listens for the appends' wake-ups, as a dispatcher would, for the
+    length of the block (a NOTIFY nobody drains would cost differently)."""
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    watcher = context.Process(target=_drain_notifies, args=(conninfo, stop))
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join(10)
