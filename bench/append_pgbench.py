@@ -30,7 +30,7 @@ from common import (
     scratch_database,
     server_version,
 )
-from message_db import message_db_database, message_db_sql
+from message_db_install import message_db_database, message_db_sql
 
 CLIENTS = 16
 # Each client appends to 50 streams of its own, in a category drawn per append (as

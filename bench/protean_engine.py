@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 from common import Report, arguments, scratch_database, server_version
 from dispatch import BOOKS, spec_handler
-from message_db import CACHE, message_db_database, message_db_sql
+from message_db_install import CACHE, message_db_database, message_db_sql
 
 HERE = Path(__file__).resolve().parent
 PROTEAN = "protean[message-db,postgresql]==0.18.0"
@@ -49,7 +49,8 @@ def protean_rate(python: Path, conninfo: str, events: int) -> float:
     params = psycopg.conninfo.conninfo_to_dict(conninfo)
     url = "postgresql:///?" + urllib.parse.urlencode({k: str(v) for k, v in params.items()})
     result = subprocess.run(
-        [str(python), str(HERE / "protean_app.py"), url, str(events), str(BOOKS)],
+        # -I: the bench folder stays off its path (its modules would shadow Protean's).
+        [str(python), "-I", str(HERE / "protean_app.py"), url, str(events), str(BOOKS)],
         capture_output=True,
         text=True,
         env={k: v for k, v in os.environ.items() if not k.startswith("PG")},
