@@ -385,12 +385,12 @@ DELETE FROM pgstore.handler_parked
 SELECT count(*) FROM pgstore.handler_parked WHERE handler = %(handler)s
 
 -- name: queue_read
--- A stream handler's next batch, FIFO per stream (pgmq's grouped read), as encoded
+-- A stream handler's next batch, FIFO per stream (see read_queue.sql), as encoded
 -- message columns after the queue row id and read count; the same statement records
 -- the claim under the worker's session token (see release_dead_claims.sql).
 WITH r AS MATERIALIZED (
   SELECT msg_id, read_ct, message
-    FROM pgmq.read_grouped(%(queue)s, %(visibility_timeout)s, %(limit)s)),
+    FROM pgstore.read_queue(%(queue)s, %(visibility_timeout)s, %(limit)s)),
 claim AS (
   INSERT INTO pgstore.queue_claims AS c (queue, token, msg_ids)
   SELECT %(queue)s, %(token)s, array_agg(msg_id) FROM r HAVING count(*) > 0

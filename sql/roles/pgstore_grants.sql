@@ -47,7 +47,8 @@ GRANT INSERT, UPDATE ON pgstore.aggregates, pgstore.command_results
 -- only through pgstore.create_queue, which runs as the owner: the dispatcher may not
 -- create anything in a schema that other roles read.
 GRANT EXECUTE ON FUNCTION
-  pgstore.create_queue, pgstore.feed_queue, pgstore.fill_queue, pgstore.release_dead_claims
+  pgstore.create_queue, pgstore.feed_queue, pgstore.fill_queue, pgstore.read_queue,
+  pgstore.release_dead_claims
   TO pgstore_dispatcher;
 GRANT INSERT, UPDATE ON pgstore.handler_positions TO pgstore_dispatcher;
 GRANT INSERT, UPDATE, DELETE ON pgstore.handler_partitions TO pgstore_dispatcher;
