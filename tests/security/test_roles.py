@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import pytest
 
 from pgstore import AggregateRoot, Domain, Event, handle
 from pgstore.dispatch import Dispatcher
@@ -101,3 +102,22 @@ def test_security_definer_functions_fix_their_search_path(conn: Conn) -> None:
     assert rows, "the append function runs as its owner"
     for name, config in rows:
         assert config and any(c.startswith("search_path=pg_catalog") for c in config), name
+
+
+def test_only_a_dispatcher_takes_messages_from_a_queue(logins: dict[str, str], conn: Conn) -> None:
+    """Reading a queue hands its messages out (they turn invisible): a reader, a writer
+    or a login with no grants must not be able to do it, nor name a table of its own."""
+    conn.execute("SELECT pgstore.create_queue('shop.Tallies', 'order')")
+    (queue,) = conn.execute("SELECT queue FROM pgstore.stream_subscriptions").fetchone() or ("",)
+    conn.execute(
+        "SELECT pgmq.send(%s, '{}'::jsonb, '{\"x-pgmq-group\": \"order-1\"}'::jsonb)", (queue,)
+    )
+    for kind in ("reader", "writer", "nobody"):
+        assert refused(logins[kind], "SELECT * FROM pgstore.read_queue(%s, 30, 10)", queue), kind
+    with psycopg.connect(logins["dispatcher"], autocommit=True) as dispatcher:
+        taken = dispatcher.execute(
+            "SELECT msg_id FROM pgstore.read_queue(%s, 30, 10)", (queue,)
+        ).fetchall()
+        assert len(taken) == 1
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            dispatcher.execute("SELECT * FROM pgstore.read_queue('meta', 30, 10)")
