@@ -66,7 +66,7 @@ def protean_rate(python: Path, conninfo: str, events: int) -> float:
 def main() -> None:
     args = arguments(__doc__ or "")
     events, rounds = (500, 2) if args.quick else (2000, 3)
-    report = Report("protean", args.quick)
+    report = Report("protean_engine", args.quick)
     python = protean_python()
     database = message_db_sql()
     ratios: list[tuple[float, float, float]] = []
