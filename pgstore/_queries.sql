@@ -557,6 +557,15 @@ CREATE TABLE IF NOT EXISTS pgstore.schema_migrations (
     applied_at timestamptz NOT NULL DEFAULT now()
 )
 
+-- name: functions_missing
+-- Which of these functions (`schema.name`) the database does not have.
+SELECT f FROM unnest(%(functions)s::text[]) AS f
+ WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_proc p
+                     JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+                    WHERE n.nspname = split_part(f, '.', 1)
+                      AND p.proname = split_part(f, '.', 2))
+ ORDER BY f
+
 -- name: migrations_table_exists
 SELECT to_regclass('pgstore.schema_migrations') IS NOT NULL
 

@@ -294,6 +294,18 @@ def _install_pgmq(conn: psycopg.Connection[Any], progress: Callable[[str], None]
     conn.execute(sql.SQL(get_embedded_install_sql()))
 
 
+def missing_functions(conn: psycopg.Connection[Any]) -> list[str]:
+    """The functions this pgstore ships that the database lacks (`schema.name`): a
+    pgstore upgraded without `pgstore migrate` may call one that is not there yet."""
+    shipped = [
+        f"{path.parent.name}.{path.stem}"
+        for path in function_files()
+        if path.parent.name != "views"
+    ]
+    rows = conn.execute(QUERIES["functions_missing"], {"functions": shipped}).fetchall()
+    return [str(name) for (name,) in rows]
+
+
 def schema_version(conn: psycopg.Connection[Any]) -> int:
     """The highest migration applied to this database (0 for none)."""
     return max(_applied(conn), default=0)

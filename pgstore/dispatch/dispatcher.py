@@ -170,19 +170,30 @@ class Dispatcher:
                     self.reader = None
 
     def _schema_ready(self, conn: psycopg.Connection[Any]) -> bool:
-        """Whether the database has every migration this pgstore ships; if not, say so
-        and wait a poll interval (a dispatcher deployed before `pgstore migrate` ran
-        waits for it instead of failing on a table that is not there yet)."""
+        """Whether the database has every migration and function this pgstore ships;
+        if not, say so and wait a poll interval (a dispatcher deployed before `pgstore
+        migrate` ran waits for it instead of failing on a table or function that is not
+        there yet)."""
         have, need = migrations.schema_version(conn), len(migrations.discover())
-        if have >= need:
+        if have < need:
+            self._unwell(f"waiting for `pgstore migrate` (schema {have}, needs {need})")
+            logger.warning(
+                "the database schema is at migration %d, this pgstore needs %d: "
+                "waiting for `pgstore migrate`",
+                have,
+                need,
+            )
+        # A release may add a function without a migration (migrate re-applies them
+        # all): a pgstore upgraded before migrate ran would fail on its first call.
+        elif missing := migrations.missing_functions(conn):
+            self._unwell(f"waiting for `pgstore migrate` (functions missing: {missing})")
+            logger.warning(
+                "the database lacks function(s) this pgstore calls (%s): "
+                "waiting for `pgstore migrate`",
+                ", ".join(missing),
+            )
+        else:
             return True
-        self._unwell(f"waiting for `pgstore migrate` (schema {have}, needs {need})")
-        logger.warning(
-            "the database schema is at migration %d, this pgstore needs %d: "
-            "waiting for `pgstore migrate`",
-            have,
-            need,
-        )
         self.stopping.wait(self.poll_seconds)
         return False
 

@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg import sql
 
 from pgstore import AggregateRoot, Domain, handle
@@ -98,3 +99,42 @@ def test_upgrade_while_a_dispatcher_runs(cluster: LocalCluster) -> None:
             "SELECT stream_name, version FROM pgstore.stream_heads ORDER BY 1"
         ).fetchall()
         assert versions == [("order-0", 10), ("order-1", 10), ("order-2", 10)]
+
+
+def test_a_dispatcher_waits_for_functions_a_release_added(
+    cluster: LocalCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every migration applied, but not this release's functions (`pgstore migrate`
+    not run after the upgrade): the dispatcher says so and waits, then runs once they
+    are there, instead of failing on its first call of one."""
+    with empty_database(cluster, "upgrade_functions") as dsn, psycopg.connect(dsn) as conn:
+        conn.autocommit = True
+        migrations.migrate(conn)
+        conn.execute("DROP FUNCTION pgstore.read_queue")
+        domain = Domain(
+            "later",
+            dsn=dsn,
+            config={"subscription": {"subscription_type": "stream", "blocking_timeout_ms": 100}},
+        )
+        handled: list[str] = []
+
+        @domain.event_handler(stream_category="order")
+        class Count:
+            @handle("$any")
+            def any(self, event: Any) -> None:
+                handled.append(event.stream_name)
+
+        dispatcher = Dispatcher(domain)
+        worker = threading.Thread(target=dispatcher.run)
+        worker.start()
+        try:
+            wait_until(lambda: "pgstore.read_queue" in caplog.text, timeout=30)
+            assert worker.is_alive()
+            migrations.migrate(conn)
+            with EventStore.connect(dsn) as store:
+                store.append("order-1", NewMessage("Placed", {}))
+            wait_until(lambda: handled == ["order-1"], timeout=60)
+        finally:
+            dispatcher.stopping.set()
+            worker.join(30)
+            domain.close()
