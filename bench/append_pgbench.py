@@ -26,6 +26,7 @@ from common import (
     Report,
     arguments,
     draining_notifies,
+    interleaved,
     median_ratio,
     scratch_database,
     server_version,
@@ -128,13 +129,12 @@ def main() -> None:
         with draining_notifies(conninfo):
             for categories in (1, 20):
                 clear(conninfo, message_db_conninfo)
-                rates: dict[str, list[float]] = {name: [] for name in SCRIPTS}
-                for round_number in range(rounds):
-                    names = list(SCRIPTS)
-                    shift = round_number % len(names)
-                    for name in names[shift:] + names[:shift]:
-                        path = script(name, categories, Path(folder))
-                        rates[name].append(rate(binary, targets[name], path, seconds))
+                scripts = {name: script(name, categories, Path(folder)) for name in SCRIPTS}
+
+                def measure(name: str, scripts: dict[str, Path] = scripts) -> float:
+                    return rate(binary, targets[name], scripts[name], seconds)
+
+                rates = interleaved(list(SCRIPTS), rounds, measure)
                 report.add(
                     test="single append, pgbench",
                     clients=CLIENTS,

@@ -128,18 +128,24 @@ class ClientPool:
         self.close()
 
 
-def compare(
-    pool: ClientPool, operations: dict[str, Operation], rounds: int, seconds: float
+def interleaved(
+    names: list[str], rounds: int, measure: Callable[[str], float]
 ) -> dict[str, list[float]]:
-    """Rates per operation, measured in interleaved rounds (each round in a rotated order,
-    so a checkpoint or an autovacuum does not always land on the same contender)."""
-    rates: dict[str, list[float]] = {name: [] for name in operations}
-    names = list(operations)
+    """`measure(name)` for every contender in every round, each round in a rotated
+    order (so a checkpoint or an autovacuum does not always land on the same one)."""
+    rates: dict[str, list[float]] = {name: [] for name in names}
     for round_number in range(rounds):
         shift = round_number % len(names)
         for name in names[shift:] + names[:shift]:
-            rates[name].append(pool.run(operations[name], seconds))
+            rates[name].append(measure(name))
     return rates
+
+
+def compare(
+    pool: ClientPool, operations: dict[str, Operation], rounds: int, seconds: float
+) -> dict[str, list[float]]:
+    """Rates per operation of the pool's clients, measured in interleaved rounds."""
+    return interleaved(list(operations), rounds, lambda name: pool.run(operations[name], seconds))
 
 
 def median_ratio(rates: dict[str, list[float]], name: str, baseline: str) -> float:
