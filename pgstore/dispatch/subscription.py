@@ -51,7 +51,6 @@ class Subscription(abc.ABC):
         self.domain = domain
         self.spec = spec
         self.config = config
-        self.dead_letters = dead_letters
         self.processor = MessageProcessor(domain, spec, config, dead_letters)
         self.not_before = 0.0
         self.pending = False
