@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 
 from pgstore.cli import Exit
-from tests.acceptance.subprocesses import environment
+from tests.acceptance.subprocesses import environment, run_python
 
 
 def pgstore(
     *args: str, dsn: str | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pgstore", *args],
-        capture_output=True,
-        text=True,
-        env=environment(dsn),
-        input=stdin,
-        timeout=60,
-        check=False,
-    )
+    return run_python("-m", "pgstore", *args, env=environment(dsn), stdin=stdin, timeout=60)
 
 
 def test_migrate_append_read(dsn: str) -> None:

@@ -18,20 +18,12 @@ import pytest
 
 from pgstore.messages import NewMessage
 from pgstore.store import EventStore
-from tests.acceptance.subprocesses import ROOT, environment
+from tests.acceptance.subprocesses import ROOT, environment, run_python
 from tests.waiting import wait_until
 
 
 def run(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", *args],
-        cwd=ROOT,
-        env=environment(dsn),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_python("-m", *args, env=environment(dsn))
 
 
 def test_bookstore_walk_through(dsn: str) -> None:
@@ -234,15 +226,7 @@ def test_bookstore_with_a_stream_subscription(dsn: str) -> None:
     env = environment(dsn, BOOKSTORE_SUBSCRIPTION_TYPE="stream")
 
     def bookstore(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return run_python("-m", *args, env=env)
 
     assert bookstore("pgstore", "migrate").returncode == 0
     assert bookstore("examples.bookstore", "stock", "1", "100").returncode == 0

@@ -14,22 +14,14 @@ import psycopg
 
 from pgstore.messages import NewMessage
 from pgstore.store import EventStore
-from tests.acceptance.subprocesses import ROOT, environment
+from tests.acceptance.subprocesses import ROOT, environment, run_python
 from tests.waiting import wait_until
 
 Conn = psycopg.Connection[Any]
 
 
 def dispatch(dsn: str, app: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pgstore", "dispatch", app, *args],
-        cwd=ROOT,
-        env=environment(dsn, **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_python("-m", "pgstore", "dispatch", app, *args, env=environment(dsn, **env))
 
 
 def counter(conn: Conn) -> tuple[int, int]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from typing import Any
 
 import psycopg
@@ -12,20 +11,12 @@ import pytest
 
 from pgstore.messages import NewMessage
 from pgstore.store import EventStore
-from tests.acceptance.subprocesses import ROOT, environment
+from tests.acceptance.subprocesses import environment, run_python
 
 
 def pgstore(dsn: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     inherited = {k: v for k, v in environment(dsn).items() if k != "FAILING"}
-    return subprocess.run(
-        [sys.executable, "-m", "pgstore", *args],
-        cwd=ROOT,
-        env=inherited | env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_python("-m", "pgstore", *args, env=inherited | env)
 
 
 def done(conn: psycopg.Connection[Any], handler: str) -> int:

@@ -21,22 +21,14 @@ import psycopg
 import pytest
 
 from pgstore.dispatch import Dispatcher
-from tests.acceptance.subprocesses import ROOT, environment
+from tests.acceptance.subprocesses import environment, run_python
 
 EXAMPLES = Path(__file__).with_name("protean")
 Conn = psycopg.Connection[Any]
 
 
 def run_script(name: str, dsn: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(EXAMPLES / name)],
-        cwd=ROOT,
-        env=environment(dsn),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_python(str(EXAMPLES / name), env=environment(dsn))
 
 
 @pytest.fixture

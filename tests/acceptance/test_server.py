@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.acceptance.subprocesses import environment
+from tests.acceptance.subprocesses import environment, run_python
 
 
 @pytest.fixture
@@ -28,14 +28,7 @@ def data_dir() -> Iterator[Path]:
 
 
 def run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pgstore", *args],
-        capture_output=True,
-        text=True,
-        env=environment(PGSTORE_DATA_DIR=str(data_dir)),
-        timeout=120,
-        check=False,
-    )
+    return run_python("-m", "pgstore", *args, env=environment(PGSTORE_DATA_DIR=str(data_dir)))
 
 
 def test_embedded_server_lifecycle(data_dir: Path) -> None:

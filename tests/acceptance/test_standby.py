@@ -24,7 +24,7 @@ from pgstore.messages import NewMessage
 from pgstore.migrate import migrate
 from pgstore.observatory import Observatory, ReaderPool, Search
 from pgstore.store import EventStore
-from tests.acceptance.subprocesses import ROOT, environment
+from tests.acceptance.subprocesses import ROOT, environment, run_python
 from tests.pgcluster import LocalCluster
 from tests.waiting import wait_until
 
@@ -102,15 +102,10 @@ def test_read_dsn_must_be_a_standby(dsns: tuple[str, str]) -> None:
 
 
 def dispatch(dsn: str, *options: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pgstore", "dispatch", "tests.apps.ordering", *options],
-        cwd=ROOT,
+    return run_python(
+        "-m", "pgstore", "dispatch", "tests.apps.ordering", *options,
         env=environment(dsn, **({"ORDERING_SUBSCRIPTION_TYPE": "event_store"} | env)),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("subscription_type", ["event_store", "stream"])
@@ -248,10 +243,7 @@ def test_without_the_horizon_a_standby_reader_skips_late_commits(dsns: tuple[str
 
 
 def pgstore(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pgstore", *args],
-        cwd=ROOT, env=environment(dsn), capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    return run_python("-m", "pgstore", *args, env=environment(dsn))
 
 
 def test_query_read_and_the_observatory_read_the_standby(dsns: tuple[str, str]) -> None:
