@@ -21,9 +21,10 @@
 -- every reader below both until this one commits: no reader can have passed them.
 --
 -- Written for speed: every check is a plain expression (no statement) and the
--- detailed error is built only when one fails. The usual append (the transaction's
--- first, behind an older writer) is three statements: claim the positions on the
--- head row, claim the ids, insert the messages.
+-- detailed error is built only when one fails. The usual append (behind an older
+-- writer) is three statements: claim the positions on the head row, claim the ids,
+-- insert the messages; a transaction's later appends (a dispatch batch's events, say)
+-- add one look for the next free position of its range.
 CREATE OR REPLACE FUNCTION pgstore.append_messages(
   stream_name text,
   ids uuid[],
@@ -104,14 +105,32 @@ BEGIN
   END LOOP;
 
   _xid := pg_current_xact_id()::text::bigint + pgstore.xid_offset();
+  -- The next free position of this transaction's own range: its first, unless it has
+  -- written before (an earlier append, or any row: it had an id). Nobody else writes
+  -- into a range while its transaction runs (another writer continues a range only
+  -- after waiting for one of its head rows, that is once it has committed), so this
+  -- look holds until commit, however long the head row below keeps this one waiting.
+  _first_global_position := _xid << 16;
+  IF _had_xid THEN
+    SELECT coalesce(max(mi.global_position) + 1, _xid << 16)
+      INTO _first_global_position
+      FROM pgstore.message_ids mi
+     WHERE mi.global_position >= _xid << 16
+       AND mi.global_position < (_xid + 1) << 16;
+    IF _first_global_position + _count > (_xid + 1) << 16 THEN
+      RAISE EXCEPTION 'Too many messages in one transaction: at most 65536 (Stream: %, Already appended: %, Appending: %)',
+          append_messages.stream_name, _first_global_position - (_xid << 16), _count
+        USING ERRCODE = 'PS007';
+    END IF;
+  END IF;
 
   -- Claim the positions on the stream's head row: one statement, and the row lock
   -- that makes the stream's appends take turns until commit. A version that does not
   -- match updates nothing and returns no row. The global positions written here are
-  -- this transaction's first (right when it has appended nothing before and the
-  -- previous writer is older); otherwise they are corrected below.
+  -- the next of this transaction's range (right unless the previous writer is newer:
+  -- then they are corrected below).
   INSERT INTO pgstore.stream_heads AS h (stream_name, category, version, last_global_position)
-  VALUES (append_messages.stream_name, _category, _count - 1, (_xid << 16) + _count - 1)
+  VALUES (append_messages.stream_name, _category, _count - 1, _first_global_position + _count - 1)
   ON CONFLICT ON CONSTRAINT stream_heads_pkey DO UPDATE
      SET version = h.version + _count,
          previous_global_position = h.last_global_position,
@@ -142,10 +161,10 @@ BEGIN
       USING ERRCODE = 'PS001';
   END IF;
 
-  IF NOT _had_xid AND coalesce(_previous_global_position >> 16, 0) < _xid THEN
-    -- The usual case: this transaction's range is empty (it had no id, so it wrote
-    -- nothing) and the stream's last message sorts below it.
-    _first_global_position := _xid << 16;
+  IF coalesce(_previous_global_position >> 16, 0) <= _xid THEN
+    -- The usual case: the stream's last message sorts below this transaction's range
+    -- (or in it: this transaction wrote it), so the positions taken above stand. Only
+    -- this transaction writes into its range: no retry.
     INSERT INTO pgstore.message_ids AS mi (id, stream_name, global_position)
     SELECT u.id, append_messages.stream_name, _first_global_position + u.n - 1
       FROM unnest(append_messages.ids) WITH ORDINALITY AS u (id, n)

@@ -1,9 +1,8 @@
 -- Claims `ids` in pgstore.message_ids at the next free global positions of one
 -- transaction's range (`range_xid`, offset included), for append_messages when the
--- usual case does not apply: this transaction appended before (its range is not
--- empty), or the stream's last writer has a newer transaction id (its range is the
--- one to continue, see append_messages.sql). Returns the first position and how many
--- ids were new.
+-- usual case does not apply: the stream's last writer has a newer transaction id (its
+-- range is the one to continue, see append_messages.sql). Returns the first position
+-- and how many ids were new.
 --
 -- Two transactions may continue one committed writer's range at once (in different
 -- streams): the unique index on global_position lets one win, and the other looks

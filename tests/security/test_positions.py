@@ -9,10 +9,15 @@ from typing import Any
 import psycopg
 import pytest
 
+from pgstore.errors import TooManyMessages
 from pgstore.messages import NewMessage
 from pgstore.store import EventStore
 
 Conn = psycopg.Connection[Any]
+
+
+def msg(type: str = "Happened") -> NewMessage:
+    return NewMessage(type, {})
 
 
 def test_a_writer_cannot_choose_its_ordinal(logins: dict[str, str], store: EventStore) -> None:
@@ -53,6 +58,39 @@ def test_ordinals_continue_within_a_transaction_and_after_a_savepoint(
         store.append("order-3", NewMessage("C", {}), conn=conn)
     ordinals = [m.global_position & 0xFFFF for m in store.read_category("order")]
     assert ordinals == [0, 1, 2]
+
+
+def test_a_transaction_that_wrote_before_continues_its_own_range_in_order(
+    store: EventStore, dsn: str
+) -> None:
+    """A transaction with an id before its first append (a dispatch batch saves its
+    aggregates first) takes the next free positions of its own range, also after an
+    append that had to continue a newer writer's range."""
+    with psycopg.connect(dsn) as older:
+        older.execute("SELECT pg_current_xact_id()")  # an id, and nothing written yet
+        store.append("audit-1", [msg("A0"), msg("A1")], conn=older)
+        store.append("order-1", msg("Newer"))  # a newer transaction, committed
+        store.append("order-1", msg("Older"), conn=older)  # continues the newer range
+        store.append("audit-2", msg("A2"), conn=older)
+        store.append("audit-1", msg("A3"), conn=older)
+    audit = store.read_category("audit")
+    assert [m.type for m in audit] == ["A0", "A1", "A2", "A3"]
+    assert [m.global_position & 0xFFFF for m in audit] == [0, 1, 2, 3]
+    assert len({m.global_position >> 16 for m in audit}) == 1
+    assert [m.position for m in store.read_stream("audit-1")] == [0, 1, 2]
+    newer, older_message = store.read_stream("order-1")
+    assert newer.global_position < older_message.global_position
+    assert older_message.global_position >> 16 == newer.global_position >> 16
+
+
+def test_a_transaction_appends_at_most_65536_messages(store: EventStore, dsn: str) -> None:
+    with psycopg.connect(dsn) as conn:
+        store.append("bulk-1", [msg() for _ in range(65_535)], conn=conn)
+        store.append("bulk-2", msg("Last"), conn=conn)
+        with pytest.raises(TooManyMessages, match="Already appended: 65536"):
+            store.append("bulk-3", msg("One too many"), conn=conn)
+        conn.rollback()
+    assert store.read_category("bulk") == []
 
 
 def test_no_login_can_block_appends_to_a_stream(logins: dict[str, str], store: EventStore) -> None:
