@@ -1,6 +1,8 @@
 """Single appends from pgbench clients: pgstore.append_messages against Message DB 1.3's
 own write_message (its SQL from its npm package, in a database of its own on the same
-server) and a plain INSERT of the same row, to one category and to 20.
+server) and a plain INSERT of the same row, to one category and to 20; and, as a
+what-if for a decision the README leaves open, append_messages without its id claim,
+and without that and its stream head row.
 
 pgbench is a C client: its sixteen clients leave the two cores to the server, where
 bench/append.py's Python clients take a share of them (and so narrow every ratio).
@@ -33,20 +35,75 @@ from common import (
 )
 from message_db_install import message_db_database, message_db_sql
 
+from pgstore._resources import resource_dir
+
 CLIENTS = 16
 # Each client appends to 50 streams of its own, in a category drawn per append (as
 # bench/append.py's clients do): streams exist, so Message DB's max(position) finds
 # rows, and no two clients wait for one stream.
 STREAM = "'cat' || :category || '-' || :client_id || '-' || :stream"
+WHAT_IF_CALL = (
+    "SELECT position FROM {schema}.append_messages("
+    "'{prefix}' || :category || '-' || :client_id || '-' || :stream,"
+    " ARRAY[gen_random_uuid()], ARRAY['Happened'], ARRAY[{{data}}::jsonb], ARRAY[{{meta}}::jsonb]);"
+)
 SCRIPTS = {
     "pgstore": "SELECT position FROM pgstore.append_messages({stream}, ARRAY[gen_random_uuid()],"
     " ARRAY['Happened'], ARRAY[{data}::jsonb], ARRAY[{meta}::jsonb]);",
     "message_db": "SELECT message_store.write_message(gen_random_uuid()::text, {stream},"
     " 'Happened', {data}::jsonb, {meta}::jsonb);",
+    # The what-ifs (see what_if), each in categories of its own: the one without the
+    # head row finds its versions on the messages, which the others' would confuse.
+    "without_ids": WHAT_IF_CALL.format(schema="without_ids", prefix="wi"),
+    "without_ids_or_head": WHAT_IF_CALL.format(schema="without_ids_or_head", prefix="wh"),
     "bare": "INSERT INTO bench_plain (global_position, position, stream_name, category, type,"
     " data, metadata, id, consumer_hash) VALUES (:client_id, 0, {stream}, 'cat' || :category,"
     " 'Happened', {data}::jsonb, {meta}::jsonb, gen_random_uuid(), 0);",
 }
+
+
+# What-ifs for the decision the README leaves open: append_messages with the writes
+# that carry a guarantee taken out, built from the real function's file (so they
+# follow every change to it) and created only in the scratch database.
+ID_CLAIM = re.compile(
+    r"    INSERT INTO pgstore\.message_ids .*?GET DIAGNOSTICS _inserted = ROW_COUNT;", re.S
+)
+HEAD_ROW = re.compile(
+    r"  INSERT INTO pgstore\.stream_heads AS h .*?INTO _version, _previous_global_position;"
+    r"\n\n  IF NOT FOUND\n      OR \(_version = -1 AND [^\n]*\n",
+    re.S,
+)
+# Message DB's way in the head row's place: a lock per stream held to commit, and the
+# stream's last message found on its index.
+STREAM_LOCK_AND_PROBE = """\
+  PERFORM pg_advisory_xact_lock(1885823854, hashtext(append_messages.stream_name));
+  SELECT m.position, m.global_position INTO _version, _previous_global_position
+    FROM pgstore.messages m
+   WHERE m.category = _category AND m.stream_name = append_messages.stream_name
+   ORDER BY m.position DESC
+   LIMIT 1;
+  _version := coalesce(_version, -1);
+
+  IF append_messages.expected_version IS DISTINCT FROM _version
+      AND append_messages.expected_version IS NOT NULL THEN
+"""
+
+
+def what_if(schema: str, *, head_row: bool) -> str:
+    """pgstore.append_messages as `schema`.append_messages without its id claim (every
+    id counts as new) and, unless `head_row`, without the stream's head row."""
+    source = (resource_dir("sql") / "pgstore" / "append_messages.sql").read_text()
+    removals = [(ID_CLAIM, "    _inserted := _count;")]
+    if not head_row:
+        removals.append((HEAD_ROW, STREAM_LOCK_AND_PROBE))
+    for pattern, replacement in removals:
+        found = pattern.search(source)
+        if found is None:
+            raise SystemExit(f"append_messages.sql no longer matches {pattern.pattern[:40]!r}")
+        source = source[: found.start()] + replacement + source[found.end() :]
+    return f"CREATE SCHEMA {schema};\n" + source.replace(
+        "pgstore.append_messages(", f"{schema}.append_messages(", 1
+    )
 
 
 def pgbench() -> str:
@@ -119,7 +176,15 @@ def main() -> None:
     ):
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(PLAIN_TABLE)
-        targets = {"pgstore": conninfo, "bare": conninfo, "message_db": message_db_conninfo}
+            conn.execute(what_if("without_ids", head_row=True))
+            conn.execute(what_if("without_ids_or_head", head_row=False))
+        targets = {
+            "pgstore": conninfo,
+            "without_ids": conninfo,
+            "without_ids_or_head": conninfo,
+            "bare": conninfo,
+            "message_db": message_db_conninfo,
+        }
         report.notes.append(
             f"PostgreSQL {server_version(conninfo)}; pgbench, {CLIENTS} clients, 2 threads,"
             f" prepared statements; {rounds} interleaved rounds of {seconds}s per contender,"
@@ -144,6 +209,14 @@ def main() -> None:
                     bare_insert_per_s=round(statistics.median(rates["bare"])),
                     ratio_message_db=median_ratio(rates, "pgstore", "message_db"),
                     ratio_bare=median_ratio(rates, "pgstore", "bare"),
+                    without_ids_per_s=round(statistics.median(rates["without_ids"])),
+                    ratio_without_ids_message_db=median_ratio(rates, "without_ids", "message_db"),
+                    without_ids_or_head_per_s=round(
+                        statistics.median(rates["without_ids_or_head"])
+                    ),
+                    ratio_without_ids_or_head_message_db=median_ratio(
+                        rates, "without_ids_or_head", "message_db"
+                    ),
                 )
     report.notes.append(
         "a LISTEN connection on pgstore's database drained NOTIFYs throughout (the"
