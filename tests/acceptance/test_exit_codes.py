@@ -98,7 +98,8 @@ def test_interrupting_a_watch_exits_130(dsn: str) -> None:
     watching = subprocess.Popen(
         [sys.executable, "-m", "pgstore", "status", "--watch", "0.2"],
         cwd=ROOT,
-        env=environment(dsn),
+        # faulthandler: a watch that ignores the interrupt is made to dump where it is.
+        env=environment(dsn, PYTHONFAULTHANDLER="1"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -108,7 +109,15 @@ def test_interrupting_a_watch_exits_130(dsn: str) -> None:
         assert output is not None
         wait_until(lambda: "read horizon" in output.readline(), timeout=30)
         watching.send_signal(signal.SIGINT)
-        assert watching.wait(timeout=30) == Exit.INTERRUPTED
+        try:
+            # communicate, not wait: its output is drained meanwhile, so a full pipe
+            # cannot keep it from exiting.
+            _, errors = watching.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            watching.send_signal(signal.SIGABRT)
+            _, errors = watching.communicate(timeout=30)
+            pytest.fail(f"the watch ignored SIGINT for 30 s; where it was:\n{errors[-4000:]}")
+        assert watching.returncode == Exit.INTERRUPTED, errors
     finally:
         watching.kill()
 
