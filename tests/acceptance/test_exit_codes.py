@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -94,16 +96,32 @@ def test_migrate_status_shows_an_edited_migration(dsn: str, conn: Conn) -> None:
     assert pgstore("migrate", dsn=dsn).returncode == Exit.UNAVAILABLE
 
 
+@contextmanager
+def interruptible_children() -> Iterator[None]:
+    """Children started in the block get Ctrl-C as from a terminal. A job a shell starts
+    in the background without job control inherits SIGINT ignored, passes that on, and
+    Python then leaves it ignored (so does pgstore, rightly: that is how such a shell
+    asks for it); run that way, the suite saw the watch ignore the interrupt. A Python
+    handler here becomes the default disposition in a child."""
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_interrupting_a_watch_exits_130(dsn: str) -> None:
-    watching = subprocess.Popen(
-        [sys.executable, "-m", "pgstore", "status", "--watch", "0.2"],
-        cwd=ROOT,
-        # faulthandler: a watch that ignores the interrupt is made to dump where it is.
-        env=environment(dsn, PYTHONFAULTHANDLER="1"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    with interruptible_children():
+        watching = subprocess.Popen(
+            [sys.executable, "-m", "pgstore", "status", "--watch", "0.2"],
+            cwd=ROOT,
+            # faulthandler: a watch that ignores the interrupt is made to dump where it is.
+            env=environment(dsn, PYTHONFAULTHANDLER="1"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     try:
         output = watching.stdout
         assert output is not None
