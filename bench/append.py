@@ -7,6 +7,7 @@ python bench/append.py [--quick]
 from __future__ import annotations
 
 import statistics
+import time
 import uuid
 from functools import partial
 from pathlib import Path
@@ -19,12 +20,16 @@ from common import (
     arguments,
     compare,
     draining_notifies,
+    interleaved,
     median_ratio,
     scratch_database,
     server_version,
 )
 from psycopg import sql
 from psycopg.types.json import Jsonb
+
+from pgstore.messages import NewMessage
+from pgstore.store import EventStore
 
 # Two baselines of the same row shape (copied from pgstore.messages), no partitions
 # and no functions: "bare" has only a primary key; "indexed" also has the indexes an
@@ -183,6 +188,36 @@ def measure_batches(
     )
 
 
+def measure_api(report: Report, conninfo: str, rounds: int, seconds: float) -> None:
+    """One client: `EventStore.append` (the Python API: its pool, its checks, its
+    parameters) against the same append as one statement on a connection of its own."""
+    with (
+        psycopg.connect(conninfo, autocommit=True) as conn,
+        EventStore.connect(conninfo, max_size=1) as store,
+    ):
+
+        def rate(name: str) -> float:
+            count, started = 0, time.perf_counter()
+            while time.perf_counter() - started < seconds:
+                if name == "api":
+                    message = NewMessage("Happened", DATA, metadata=META)
+                    store.append(stream_for(0, count, 1), message)
+                else:
+                    append_one(1, conn, 0, count)
+                count += 1
+            return count / (time.perf_counter() - started)
+
+        rates = interleaved(["statement", "api"], rounds, rate)
+    report.add(
+        test="single append through EventStore.append",
+        clients=1,
+        categories=1,
+        pgstore_per_s=round(statistics.median(rates["api"])),
+        statement_per_s=round(statistics.median(rates["statement"])),
+        ratio_statement=median_ratio(rates, "api", "statement"),
+    )
+
+
 def main() -> None:
     args = arguments(__doc__ or "")
     rounds, seconds = (3, 0.8) if args.quick else (5, 3.0)
@@ -205,6 +240,7 @@ def main() -> None:
                 measure(report, conninfo, clients, categories, rounds, seconds)
             for clients in (1,) if args.quick else (1, 4):
                 measure_batches(report, conninfo, clients, rounds, seconds)
+            measure_api(report, conninfo, rounds, seconds)
     report.notes.append(
         "a LISTEN connection drained NOTIFYs throughout (the dispatcher's wake-up path)"
     )

@@ -9,8 +9,8 @@
 -- name: append_messages
 SELECT id, position, global_position
   FROM pgstore.append_messages(
-    %(stream_name)s, %(ids)s::uuid[], %(types)s::text[], %(data)s::jsonb[],
-    %(metadata)s::jsonb[], %(expected_version)s)
+    %(stream_name)s, %(ids)b::uuid[], %(types)b::text[], %(data)b::jsonb[],
+    %(metadata)b::jsonb[], %(expected_version)s)
 
 -- name: read_stream
 SELECT id, stream_name, type, position, global_position, data, metadata, time

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +21,35 @@ from pgstore.errors import InvalidMessage, translated_errors
 from pgstore.messages import Appended, Message, NewMessage
 
 Connection = psycopg.Connection[TupleRow]
+
+# A connection back from use this recently is handed out again without the pool's
+# check, a round trip as dear as a small append: one that just worked is taken to
+# work, and only connections that sat idle are checked for a server that went away
+# meanwhile. (A failure the check would have caught is one a check can always miss,
+# a restart between check and use; callers retry appends by message id.)
+CHECK_IDLE_AFTER_SECONDS = 1.0
+
+
+class IdleCheck:
+    """The pool's `check` and `reset` callbacks: check a connection being handed out
+    only if it has been idle for more than `idle_after` seconds."""
+
+    def __init__(self, idle_after: float = CHECK_IDLE_AFTER_SECONDS) -> None:
+        self.idle_after = idle_after
+        self._returned_at: weakref.WeakKeyDictionary[Connection, float] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()  # clients return and borrow from many threads
+
+    def reset(self, conn: Connection) -> None:
+        with self._lock:
+            self._returned_at[conn] = time.monotonic()
+
+    def check(self, conn: Connection) -> None:
+        with self._lock:
+            returned_at = self._returned_at.get(conn)
+        if returned_at is None or time.monotonic() - returned_at > self.idle_after:
+            ConnectionPool.check_connection(conn)
 
 
 class EventStore:
@@ -39,11 +71,13 @@ class EventStore:
         # A pool retries failed connections quietly until its timeout; one direct
         # connection first surfaces a wrong address or password immediately.
         psycopg.connect(conninfo).close()
+        idle_check = IdleCheck()
         self.pool = ConnectionPool(
             conninfo,
             min_size=1,
             max_size=max_size,
-            check=ConnectionPool.check_connection,
+            check=idle_check.check,
+            reset=idle_check.reset,
             open=True,
         )
 
@@ -164,8 +198,19 @@ class EventStore:
             yield pooled
 
     def _fetch(self, name: str, params: dict[str, Any], conn: Connection | None) -> list[TupleRow]:
-        with self.connection(conn) as connection, translated_errors():
-            return connection.execute(QUERIES[name], params).fetchall()
+        """One statement where `connection` says; on a pooled connection, in autocommit:
+        the statement is its own transaction, without a BEGIN and a COMMIT round trip
+        (which took half the time of a single append)."""
+        if conn is not None or unit_of_work.current() is not None:
+            with self.connection(conn) as connection, translated_errors():
+                return connection.execute(QUERIES[name], params).fetchall()
+        with self.pool.connection() as pooled, translated_errors():
+            pooled.autocommit = True
+            try:
+                return pooled.execute(QUERIES[name], params).fetchall()
+            finally:
+                if not pooled.closed:  # (a broken one is closed, and the pool drops it)
+                    pooled.autocommit = False  # as the pool hands it to everyone else
 
 
 def append_params(
