@@ -30,17 +30,20 @@ def end_session(conn: Conn, victim: Conn) -> None:
 
 
 def test_a_connection_just_back_is_not_checked_and_an_idle_one_is(dsn: str, conn: Conn) -> None:
-    with psycopg.connect(dsn) as borrowed:
-        end_session(conn, borrowed)
-        recently = IdleCheck(idle_after=3600)
-        recently.reset(borrowed)
-        recently.check(borrowed)  # no round trip: the ended session goes unnoticed
-        idle = IdleCheck(idle_after=0)
-        idle.reset(borrowed)
+    with psycopg.connect(dsn) as just_back, psycopg.connect(dsn) as idle:
+        end_session(conn, just_back)
+        end_session(conn, idle)
+        check = IdleCheck(idle_after=3600)
+        check.reset(just_back)
+        check.check(just_back)  # no round trip: the ended session goes unnoticed
         with pytest.raises(psycopg.OperationalError):
-            idle.check(borrowed)
+            check.check(idle)  # never seen back: checked
+    with psycopg.connect(dsn) as long_idle:
+        end_session(conn, long_idle)
+        check = IdleCheck(idle_after=0)
+        check.reset(long_idle)
         with pytest.raises(psycopg.OperationalError):
-            IdleCheck(idle_after=3600).check(borrowed)  # never seen back: checked
+            check.check(long_idle)  # back longer ago than idle_after: checked
 
 
 def test_the_pool_replaces_an_idle_connection_whose_session_ended(dsn: str, conn: Conn) -> None:
