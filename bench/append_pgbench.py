@@ -40,22 +40,21 @@ from pgstore._resources import resource_dir
 CLIENTS = 16
 # Each client appends to 50 streams of its own, in a category drawn per append (as
 # bench/append.py's clients do): streams exist, so Message DB's max(position) finds
-# rows, and no two clients wait for one stream.
-STREAM = "'cat' || :category || '-' || :client_id || '-' || :stream"
-WHAT_IF_CALL = (
-    "SELECT position FROM {schema}.append_messages("
-    "'{prefix}' || :category || '-' || :client_id || '-' || :stream,"
-    " ARRAY[gen_random_uuid()], ARRAY['Happened'], ARRAY[{{data}}::jsonb], ARRAY[{{meta}}::jsonb]);"
+# rows, and no two clients wait for one stream. Categories are named with a prefix.
+STREAM = "'{prefix}' || :category || '-' || :client_id || '-' || :stream"
+# The what-ifs (see what_if): each appends through its function, in the schema named
+# after it, to categories of its own (the one without the head row finds its versions
+# on the messages, which the others' appends would confuse).
+WHAT_IF_PREFIXES = {"without_ids": "wi", "without_ids_or_head": "wh"}
+APPEND = (
+    "SELECT position FROM {schema}.append_messages({stream}, ARRAY[gen_random_uuid()],"
+    " ARRAY['Happened'], ARRAY[{data}::jsonb], ARRAY[{meta}::jsonb]);"
 )
 SCRIPTS = {
-    "pgstore": "SELECT position FROM pgstore.append_messages({stream}, ARRAY[gen_random_uuid()],"
-    " ARRAY['Happened'], ARRAY[{data}::jsonb], ARRAY[{meta}::jsonb]);",
+    "pgstore": APPEND,
     "message_db": "SELECT message_store.write_message(gen_random_uuid()::text, {stream},"
     " 'Happened', {data}::jsonb, {meta}::jsonb);",
-    # The what-ifs (see what_if), each in categories of its own: the one without the
-    # head row finds its versions on the messages, which the others' would confuse.
-    "without_ids": WHAT_IF_CALL.format(schema="without_ids", prefix="wi"),
-    "without_ids_or_head": WHAT_IF_CALL.format(schema="without_ids_or_head", prefix="wh"),
+    **dict.fromkeys(WHAT_IF_PREFIXES, APPEND),
     "bare": "INSERT INTO bench_plain (global_position, position, stream_name, category, type,"
     " data, metadata, id, consumer_hash) VALUES (:client_id, 0, {stream}, 'cat' || :category,"
     " 'Happened', {data}::jsonb, {meta}::jsonb, gen_random_uuid(), 0);",
@@ -128,7 +127,8 @@ def script(name: str, categories: int, folder: Path) -> Path:
         f"\\set category random(0, {categories - 1})\n"
         "\\set stream random(0, 49)\n"
         + SCRIPTS[name].format(
-            stream=STREAM,
+            schema=name if name in WHAT_IF_PREFIXES else "pgstore",
+            stream=STREAM.format(prefix=WHAT_IF_PREFIXES.get(name, "cat")),
             data=literal(DATA),
             meta=literal(META),
         )
