@@ -187,6 +187,13 @@ class EventStore:
         """The caller's connection if given; else, inside a unit of work (a handler, or
         `domain.unit_of_work()`), its connection, so the call joins its transaction;
         else one from the pool."""
+        with self._connection(conn, autocommit=False) as connection:
+            yield connection
+
+    @contextmanager
+    def _connection(self, conn: Connection | None, *, autocommit: bool) -> Iterator[Connection]:
+        """As `connection`; a pooled one in autocommit if asked, and handed back to the
+        pool as it was."""
         if conn is not None:
             yield conn
             return
@@ -195,22 +202,22 @@ class EventStore:
             yield unit.conn
             return
         with self.pool.connection() as pooled:
-            yield pooled
+            if not autocommit:
+                yield pooled
+                return
+            pooled.autocommit = True
+            try:
+                yield pooled
+            finally:
+                if not pooled.closed:  # (a broken one is closed, and the pool drops it)
+                    pooled.autocommit = False  # as the pool hands it to everyone else
 
     def _fetch(self, name: str, params: dict[str, Any], conn: Connection | None) -> list[TupleRow]:
         """One statement where `connection` says; on a pooled connection, in autocommit:
         the statement is its own transaction, without a BEGIN and a COMMIT round trip
         (about a quarter of a single append's time)."""
-        if conn is not None or unit_of_work.current() is not None:
-            with self.connection(conn) as connection, translated_errors():
-                return connection.execute(QUERIES[name], params).fetchall()
-        with self.pool.connection() as pooled, translated_errors():
-            pooled.autocommit = True
-            try:
-                return pooled.execute(QUERIES[name], params).fetchall()
-            finally:
-                if not pooled.closed:  # (a broken one is closed, and the pool drops it)
-                    pooled.autocommit = False  # as the pool hands it to everyone else
+        with self._connection(conn, autocommit=True) as connection, translated_errors():
+            return connection.execute(QUERIES[name], params).fetchall()
 
 
 def append_params(
